@@ -1,0 +1,65 @@
+# ARENA: every developer and CI entry point. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+CONFIG ?= smoke
+PY := $(VENV)/bin/python
+ARENA := $(VENV)/bin/arena
+# The install is redone only when the pins or the project metadata change.
+STAMP := $(VENV)/.installed
+
+.PHONY: help install book serve test test-fast test-integration lint bench pins lock generate clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/*.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the pinned environment (no-op when current)
+
+book: install  ## Build the book, executing every page (CONFIG=smoke|default|full)
+	$(ARENA) book build --config $(CONFIG)
+
+serve: book  ## Serve the built book on 127.0.0.1
+	$(ARENA) book serve
+
+test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
+	scripts/system-deps.sh
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
+	$(VENV)/bin/pytest -m "not slow and not docker and not browser and not gpu"
+
+test-integration: install  ## Only the slow, docker and browser tests
+	scripts/system-deps.sh
+	$(VENV)/bin/pytest -m "slow or docker or browser or gpu"
+
+lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: install  ## Run the default configs and print the figures the issues ask for
+	$(PY) scripts/bench.py
+
+pins: install  ## Regenerate requirements/*.txt and environment.yml from pins.toml
+	$(ARENA) pins sync
+
+lock: install  ## Re-resolve every group's `requires` in a scratch venv and rewrite the locks in pins.toml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet $$($(PY) -c 'import tomllib; d=tomllib.load(open("pins.toml","rb")); print(" ".join(r for g in d["groups"].values() for r in g["requires"]))')
+	$(ARENA) pins lock --python .lock-venv/bin/python
+	$(ARENA) pins sync
+	rm -rf .lock-venv
+
+generate: install  ## Regenerate learner notebooks and solution modules from every source.md
+	$(ARENA) generate
+
+clean:  ## Remove build outputs (keeps .venv and your workspace/)
+	rm -rf book/_build book/_generated build .bench

@@ -1,0 +1,1 @@
+"""Per-chapter container images driven by the docker SDK."""

@@ -1,0 +1,1 @@
+"""The curriculum's exercises: one package per chapter, one sub-package per section."""

@@ -1,0 +1,1 @@
+"""Chapter 0: fundamentals from first principles."""

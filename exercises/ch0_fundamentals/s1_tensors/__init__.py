@@ -1,0 +1,1 @@
+"""Section 0.1: tensors and einops."""

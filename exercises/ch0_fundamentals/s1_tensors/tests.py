@@ -1,0 +1,270 @@
+"""Tests for section 0.1. Call them from your notebook, e.g. `tests.test_avg_pool(avg_pool)`.
+
+Inputs are drawn by hypothesis (fixed seeds), so a test checks many shapes, not one example.
+"""
+
+from __future__ import annotations
+
+import math
+
+import einops
+import torch as t
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exercises.ch0_fundamentals.s1_tensors import solutions as ref
+from exercises.framework.asserts import (
+    LEARNER_SETTINGS,
+    assert_close,
+    assert_shape,
+    assert_unchanged,
+    check,
+    learner_test,
+)
+
+
+def _randn(seed: int, *shape: int) -> t.Tensor:
+    return t.randn(*shape, generator=t.Generator().manual_seed(seed))
+
+
+seeds = st.integers(0, 2**16)
+small = st.integers(1, 6)
+
+
+@learner_test
+def test_pairwise_sq_distances(pairwise_sq_distances) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, small, small, small)
+    def prop(seed: int, n: int, m: int, d: int) -> None:
+        a, b = _randn(seed, n, d), _randn(seed + 1, m, d)
+        out = pairwise_sq_distances(a, b)
+        assert_shape(out, (n, m), f"pairwise_sq_distances(a {tuple(a.shape)}, b {tuple(b.shape)})")
+        expected = ref.pairwise_sq_distances(a, b)
+        assert_close(
+            out,
+            expected,
+            "pairwise_sq_distances",
+            diagnose={"you returned distances, not squared distances (a square root too many)": expected.sqrt()},
+        )
+
+    prop()
+
+
+@learner_test
+def test_normalize_rows(normalize_rows) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, small, st.integers(2, 6))
+    def prop(seed: int, n: int, d: int) -> None:
+        x = _randn(seed, n, d) + 0.1
+        before = x.clone()
+        out = normalize_rows(x)
+        assert_unchanged(before, x, "normalize_rows's input x")
+        assert_close(
+            out,
+            ref.normalize_rows(before),
+            "normalize_rows",
+            diagnose={"you normalised columns instead of rows (dim=0)": before / before.norm(dim=0, keepdim=True)},
+        )
+
+    prop()
+
+
+@learner_test
+def test_sliding_windows(sliding_windows) -> None:
+    @LEARNER_SETTINGS
+    @given(st.integers(1, 12), st.integers(1, 12))
+    def prop(n: int, k: int) -> None:
+        if k > n:
+            k = n
+        x = t.arange(float(n))
+        out = sliding_windows(x, k)
+        check(out is not None, "sliding_windows returned None: did you forget `return`?")
+        assert_shape(out, (n - k + 1, k), f"sliding_windows(arange({n}), k={k})")
+        assert_close(out, ref.sliding_windows(x, k), f"sliding_windows(arange({n}), k={k})")
+        check(
+            out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(),
+            "sliding_windows returned a copy: build a view of x with x.as_strided (no t.stack, no clone).",
+        )
+
+    prop()
+    # Strided inputs: a view with stride 2 must keep stepping by 2 elements.
+    base = t.arange(20.0)
+    x = base[::2]
+    assert_close(
+        sliding_windows(x, 3),
+        ref.sliding_windows(x, 3),
+        "sliding_windows(arange(20)[::2], 3)",
+        diagnose={"you assumed stride 1: use x.stride(0)": base.as_strided((8, 3), (1, 1))},
+    )
+
+
+@learner_test
+def test_batched_trace(batched_trace) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, small, small)
+    def prop(seed: int, b: int, n: int) -> None:
+        x = _randn(seed, b, n, n)
+        out = batched_trace(x)
+        assert_shape(out, (b,), f"batched_trace(x {tuple(x.shape)})")
+        assert_close(out, ref.batched_trace(x), "batched_trace", diagnose={"you summed every entry, not the diagonal": x.sum((1, 2))})
+
+    prop()
+
+
+@learner_test
+def test_attention_scores(attention_scores) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, small, small, small, st.integers(2, 8))
+    def prop(seed: int, b: int, nq: int, nk: int, d: int) -> None:
+        q, k = _randn(seed, b, nq, d), _randn(seed + 1, b, nk, d)
+        out = attention_scores(q, k)
+        assert_shape(out, (b, nq, nk), f"attention_scores(q {tuple(q.shape)}, k {tuple(k.shape)})")
+        raw = q @ k.transpose(1, 2)
+        assert_close(
+            out,
+            ref.attention_scores(q, k),
+            "attention_scores",
+            diagnose={
+                "the scale is missing: divide by sqrt(d)": raw,
+                "you divided by d instead of sqrt(d)": raw / d,
+            },
+        )
+
+    prop()
+
+
+@learner_test
+def test_image_to_patches(image_to_patches) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3))
+    def prop(seed: int, c: int, ph: int, pw: int, k: int) -> None:
+        img = _randn(seed, c, ph * k, pw * k)
+        out = image_to_patches(img, k)
+        assert_shape(out, (ph * pw, c * k * k), f"image_to_patches(img {tuple(img.shape)}, k={k})")
+        assert_close(
+            out,
+            ref.image_to_patches(img, k),
+            "image_to_patches",
+            diagnose={
+                "patches are numbered column by column: put h before w in the output group": einops.rearrange(
+                    img, "c (h k1) (w k2) -> (w h) (c k1 k2)", k1=k, k2=k
+                ),
+                "inside a patch the channel must come first: (c k1 k2)": einops.rearrange(
+                    img, "c (h k1) (w k2) -> (h w) (k1 k2 c)", k1=k, k2=k
+                ),
+            },
+        )
+
+    prop()
+
+
+@learner_test
+def test_avg_pool(avg_pool) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3))
+    def prop(seed: int, b: int, c: int, h: int, w: int, k: int) -> None:
+        x = _randn(seed, b, c, h * k, w * k)
+        out = avg_pool(x, k)
+        assert_shape(out, (b, c, h, w), f"avg_pool(x {tuple(x.shape)}, k={k})")
+        assert_close(
+            out,
+            ref.avg_pool(x, k),
+            "avg_pool",
+            diagnose={
+                "you took the max, not the mean": t.nn.functional.max_pool2d(x, k),
+                "you summed instead of averaging": t.nn.functional.avg_pool2d(x, k) * k * k,
+            },
+        )
+
+    prop()
+
+
+@learner_test
+def test_make_rays_2d(make_rays_2d) -> None:
+    for num_y, num_z, yl, zl in [(3, 2, 1.0, 0.5), (1, 4, 0.3, 0.3), (5, 5, 2.0, 1.0)]:
+        out = make_rays_2d(num_y, num_z, yl, zl)
+        expected = ref.make_rays_2d(num_y, num_z, yl, zl)
+        what = f"make_rays_2d({num_y}, {num_z}, {yl}, {zl})"
+        assert_shape(out, (num_y * num_z, 2, 3), what)
+        assert_close(out[:, 0], t.zeros(num_y * num_z, 3), what + " origins (all rays start at the origin)")
+        swapped = _z_major(expected, num_y, num_z)
+        assert_close(
+            out,
+            expected,
+            what,
+            diagnose={"rays are ordered z-major: ray i * num_z + j must have y[i], z[j]": swapped},
+        )
+
+
+def _z_major(rays: t.Tensor, num_y: int, num_z: int) -> t.Tensor:
+    return einops.rearrange(rays, "(y z) a b -> (z y) a b", y=num_y, z=num_z) if num_y > 1 and num_z > 1 else rays
+
+
+def _axis_triangle() -> t.Tensor:
+    """A triangle in the plane x = 2 covering y, z in [0, 1] with y + z <= 1."""
+    return t.tensor([[[2.0, 0.0, 0.0], [2.0, 1.0, 0.0], [2.0, 0.0, 1.0]]])
+
+
+def _ray(y: float, z: float, origin_x: float = 0.0) -> t.Tensor:
+    return t.tensor([[[origin_x, 0.0, 0.0], [1.0, y, z]]])
+
+
+@learner_test
+def test_intersect_rays_triangles(intersect_rays_triangles) -> None:
+    tri = _axis_triangle()
+    cases = [
+        (_ray(0.1, 0.1), 2.0, "a ray through the triangle's interior"),
+        (_ray(0.2, 0.24), 2.0, "a ray through the interior near the hypotenuse (u + v = 0.88)"),
+        (_ray(0.4, 0.4), math.inf, "a ray with u + v = 0.8 + 0.8 > 1 (outside the triangle's hypotenuse)"),
+        (_ray(-0.1, 0.2), math.inf, "a ray with u < 0"),
+        (_ray(0.1, 0.1, origin_x=3.0), math.inf, "a triangle behind the ray's origin (s < 0)"),
+        (t.tensor([[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), math.inf, "a ray parallel to the triangle (singular system)"),
+    ]
+    for ray, expected, what in cases:
+        out = intersect_rays_triangles(ray, tri)
+        assert_shape(out, (1, 1), "intersect_rays_triangles(1 ray, 1 triangle)")
+        value = float(out[0, 0])
+        ok = math.isinf(value) if math.isinf(expected) else abs(value - expected) < 1e-4
+        check(ok, f"for {what}: expected {expected}, got {value}.")
+
+    @LEARNER_SETTINGS
+    @given(seeds, small, small)
+    def prop(seed: int, nr: int, nt: int) -> None:
+        rays = _randn(seed, nr, 2, 3)
+        rays[:, 1, 0] = rays[:, 1, 0].abs() + 0.5
+        tris = _randn(seed + 1, nt, 3, 3) + t.tensor([3.0, 0.0, 0.0])
+        out = intersect_rays_triangles(rays, tris)
+        assert_shape(out, (nr, nt), f"intersect_rays_triangles(rays {tuple(rays.shape)}, triangles {tuple(tris.shape)})")
+        expected = ref.intersect_rays_triangles(rays, tris)
+        check(
+            t.equal(t.isinf(out), t.isinf(expected)),
+            f"hits and misses differ from the reference in {int((t.isinf(out) != t.isinf(expected)).sum())} of "
+            f"{out.numel()} (ray, triangle) pairs: check all four conditions s > 0, u >= 0, v >= 0, u + v <= 1.",
+        )
+        finite = ~t.isinf(expected)
+        assert_close(out[finite], expected[finite], "hit distances", atol=1e-4)
+
+    prop()
+
+
+@learner_test
+def test_render_depth(render_depth) -> None:
+    rays = ref.make_rays_2d(6, 6, 0.6, 0.6)
+    tris = ref.scene()
+    out = render_depth(rays, tris)
+    assert_shape(out, (36,), "render_depth(36 rays, scene)")
+    hits = ref.intersect_rays_triangles(rays, tris)
+    expected = ref.render_depth(rays, tris)
+    check(
+        t.equal(t.isinf(out), t.isinf(expected)),
+        "render_depth marks a different set of pixels as empty: a ray that hits nothing must give t.inf.",
+    )
+    finite = ~t.isinf(expected)
+    farthest = t.where(t.isinf(hits), t.full_like(hits, -1.0), hits).max(1).values
+    assert_close(
+        out[finite],
+        expected[finite],
+        "depths",
+        atol=1e-4,
+        diagnose={"you kept the farthest hit; a pixel sees the nearest one (min)": farthest[finite]},
+    )

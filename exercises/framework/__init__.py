@@ -1,0 +1,1 @@
+"""The machinery every section runs on: sources, generation, learner tests, checking, progress."""

@@ -1,0 +1,112 @@
+"""Finding sections and chapters on disk: `exercises/ch<N>_<name>/s<M>_<name>/source.md`."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from arena.paths import EXERCISES_DIR
+from exercises.framework.source import SOURCE_NAME, Section, SourceError, read_section
+
+_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+class UnknownSection(LookupError):
+    pass
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    authors: str
+    year: int
+    link: str
+    why: str
+
+
+class DiscussionWeek(BaseModel):
+    """Questions for one reading-group session, tied to the sections it follows."""
+
+    model_config = ConfigDict(extra="forbid")
+    topic: str
+    sections: list[str]
+    readings: list[str] = Field(description="Titles from the chapter's reading list")
+    questions: list[str] = Field(min_length=1)
+
+
+class Chapter(BaseModel):
+    """A chapter's shared data: the book renders it and the study-group tooling posts it."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: int
+    title: str
+    summary: str
+    objectives: list[str]
+    readings: list[Reading]
+    discussions: list[DiscussionWeek]
+
+
+def section_paths(root: Path = EXERCISES_DIR) -> dict[str, Path]:
+    """{section id: source path}, read from front matter only (cheap: no notebook parsing)."""
+    out: dict[str, Path] = {}
+    for path in sorted(root.glob(f"ch*_*/s*_*/{SOURCE_NAME}")):
+        m = _FRONT.match(path.read_text())
+        meta = yaml.safe_load(m.group(1)) if m else None
+        try:
+            ident = str(meta["arena"]["section"])  # type: ignore[index]
+        except (TypeError, KeyError):
+            raise SourceError(f"{path}: front matter has no `arena.section` id") from None
+        if ident in out:
+            raise SourceError(f"{path}: section id {ident} is also used by {out[ident]}")
+        out[ident] = path
+    return dict(sorted(out.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))))
+
+
+def section_ids() -> list[str]:
+    return list(section_paths())
+
+
+@functools.cache
+def _load(path: Path, mtime: float) -> Section:
+    return read_section(path)
+
+
+def get_section(ident: str) -> Section:
+    paths = section_paths()
+    if ident not in paths:
+        known = ", ".join(paths) or "none yet"
+        raise UnknownSection(f"unknown section '{ident}' (known sections: {known})")
+    path = paths[ident]
+    return _load(path, path.stat().st_mtime)
+
+
+def all_sections() -> list[Section]:
+    return [get_section(i) for i in section_paths()]
+
+
+def chapter_paths(root: Path = EXERCISES_DIR) -> dict[int, Path]:
+    out = {}
+    for path in sorted(root.glob("ch*_*/chapter.yaml")):
+        number = int(path.parent.name[2:].split("_")[0])
+        out[number] = path
+    return out
+
+
+def get_chapter(number: int) -> Chapter:
+    paths = chapter_paths()
+    if number not in paths:
+        raise UnknownSection(f"unknown chapter {number} (known chapters: {', '.join(map(str, paths)) or 'none'})")
+    path = paths[number]
+    try:
+        return Chapter.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SourceError(f"{path}: {problems}") from exc
+
+
+def all_chapters() -> list[Chapter]:
+    return [get_chapter(n) for n in chapter_paths()]

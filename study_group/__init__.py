@@ -1,0 +1,1 @@
+"""Organiser tooling for study groups and cohorts (`arena cohort …`)."""

@@ -1,0 +1,113 @@
+"""Meta-tests: every section's learner tests are themselves tested.
+
+For every exercise of every section: the reference solution passes; the blank stub fails; each
+mutant (a plausible wrong answer kept in the section's `mutants.py`) is rejected with a message;
+exercises of importance >= 3 have at least one mutant. Generated files must be current, and the
+instructor notebook must execute top to bottom at the smoke config.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from exercises.framework import generate, mutants
+from exercises.framework.checker import Outcome, run_test
+from exercises.framework.registry import get_section, section_ids
+from exercises.framework.source import EXERCISE, MODULE, Section
+
+SECTIONS = section_ids()
+
+
+def _exercise_params() -> list:
+    params = []
+    for sid in SECTIONS:
+        for ex in get_section(sid).exercises:
+            params.append(pytest.param(sid, ex.meta.id, id=ex.meta.id))
+    return params
+
+
+def _stub_namespace(section: Section) -> dict:
+    """Execute the learner notebook's module and exercise cells: the blank stubs."""
+    namespace: dict = {"__name__": "arena_stub"}
+    nb = generate.learner_notebook(section)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and (EXERCISE in tags or MODULE in tags):
+            exec(compile(cell.source, f"<stub {section.id}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
+def test_reference_solution_passes(section_id: str, exercise_id: str) -> None:
+    section = get_section(section_id)
+    ex = section.exercise(exercise_id)
+    solutions = importlib.import_module(f"{section.module}.solutions")
+    result = run_test(section, ex, getattr(solutions, ex.meta.name))
+    assert result.outcome is Outcome.PASS, f"reference solution of {exercise_id} fails its own test: {result.message}"
+
+
+@pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
+def test_blank_stub_fails(section_id: str, exercise_id: str) -> None:
+    section = get_section(section_id)
+    ex = section.exercise(exercise_id)
+    stub = _stub_namespace(section)[ex.meta.name]
+    result = run_test(section, ex, stub)
+    assert result.outcome is not Outcome.PASS, f"the test of {exercise_id} passes on the blank stub: it cannot fail"
+
+
+@pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
+def test_mutants_are_rejected(section_id: str, exercise_id: str) -> None:
+    section = get_section(section_id)
+    ex = section.exercise(exercise_id)
+    module = importlib.import_module(f"{section.module}.mutants")
+    found = [m for m in mutants.collect(module) if m.target == ex.meta.name]
+    if ex.meta.importance >= 3:
+        assert found, f"exercise {exercise_id} (importance {ex.meta.importance}) has no mutant in {module.__name__}"
+    for m in found:
+        result = run_test(section, ex, m.impl)
+        assert result.outcome is Outcome.FAIL, (
+            f"the test of {exercise_id} does not reject the mutant '{m.description}' with a learner message "
+            f"(outcome {result.outcome.value}: {result.message})"
+        )
+        assert len(result.message) > 20, f"the message for mutant '{m.description}' is too terse: {result.message!r}"
+
+
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_every_mutant_targets_an_exercise(section_id: str) -> None:
+    section = get_section(section_id)
+    names = {ex.meta.name for ex in section.exercises}
+    module = importlib.import_module(f"{section.module}.mutants")
+    stray = [m.description for m in mutants.collect(module) if m.target not in names]
+    assert not stray, f"mutants for unknown exercises in {module.__name__}: {stray}"
+
+
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_every_exercise_has_a_test(section_id: str) -> None:
+    section = get_section(section_id)
+    tests = importlib.import_module(f"{section.module}.tests")
+    missing = [ex.meta.test_name for ex in section.exercises if not hasattr(tests, ex.meta.test_name)]
+    assert not missing, f"{tests.__name__} lacks {missing}"
+
+
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_generated_files_are_current(section_id: str) -> None:
+    stale = generate.stale(get_section(section_id))
+    assert not stale, f"stale generated files (run `arena generate`): {[str(p) for p in stale]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_instructor_notebook_executes(section_id: str, tmp_path, monkeypatch) -> None:
+    """The notebook with solutions filled in runs top to bottom (smoke config; minutes are benchmarked)."""
+    monkeypatch.setenv("ARENA_CONFIG", "smoke")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    section = get_section(section_id)
+    nb = generate.instructor_notebook(section)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    nbformat.validate(nb)
