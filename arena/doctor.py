@@ -144,8 +144,8 @@ def check_kernel(timeout: float = 60.0) -> Check:
     except Exception as exc:
         return Check("jupyter-kernel", Status.FAIL, f"the python3 kernel did not start: {exc}", "python -m ipykernel install --user")
     try:
-        reply = kc.execute_interactive("1 + 1", timeout=timeout)
-        ok = reply["content"]["status"] == "ok"
+        kc.execute("1 + 1", silent=True)
+        ok = kc.get_shell_msg(timeout=timeout)["content"]["status"] == "ok"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -22,7 +23,7 @@ def _section(ident: str):  # type: ignore[no-untyped-def]
     try:
         return get_section(ident)
     except (UnknownSection, SourceError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -85,14 +86,14 @@ def check(
     try:
         results = checker.check_file(section, file, only=exercise)
     except LoadError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     style = {"pass": "green", "fail": "red", "error": "red", "todo": "yellow", "missing": "yellow"}
-    table = Table(title=f"{section.id} {section.meta.title}: {file}", show_lines=True)
+    table = Table(title=escape(f"{section.id} {section.meta.title}: {file}"), show_lines=True)
     for col in ("exercise", "result", "message", "seconds"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row(f"{r.exercise} {r.name}", f"[{style[r.outcome.value]}]{r.outcome.value}[/]", r.message, f"{r.seconds:.2f}")
+        table.add_row(f"{r.exercise} {r.name}", f"[{style[r.outcome.value]}]{r.outcome.value}[/]", escape(r.message), f"{r.seconds:.2f}")
     console.print(table)
     progress.record(section.id, results)
     passed = sum(r.passed for r in results)
@@ -141,7 +142,7 @@ def progress_export(
     try:
         data = progress.export(handle, _totals())
     except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     out.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"wrote {out}")

@@ -1,0 +1,107 @@
+"""Unit tests of the framework's pieces: stub markers, source validation, assertion messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from exercises.framework import asserts, config, stubs
+from exercises.framework.registry import get_section
+from exercises.framework.source import SourceError, read_section
+
+SOLVED = '''def f(x):
+    """Doc stays."""
+    # BEGIN STUB
+    # y = ...
+    # END STUB
+    # BEGIN SOLUTION
+    y = x + 1
+    return y
+    # END SOLUTION'''
+
+
+def test_stub_replaces_the_solution_and_uncomments_scaffolding() -> None:
+    out = stubs.stub(SOLVED, "9.9.1")
+    assert "x + 1" not in out
+    assert '    y = ...\n    raise NotImplementedError("exercise 9.9.1: your code here")' in out
+    assert '"""Doc stays."""' in out
+    compile(out, "stub", "exec")
+
+
+def test_solution_drops_markers_and_scaffolding() -> None:
+    out = stubs.solution(SOLVED)
+    assert "BEGIN" not in out and "y = ..." not in out
+    namespace: dict = {}
+    exec(out, namespace)
+    assert namespace["f"](1) == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("# BEGIN SOLUTION\nx = 1\n", "never closed"),
+        ("x = 1\n# END SOLUTION\n", "without a matching BEGIN"),
+        ("# BEGIN SOLUTION\n# BEGIN STUB\n# END STUB\n# END SOLUTION\n", "inside an open SOLUTION block"),
+    ],
+)
+def test_bad_markers_are_reported(code: str, message: str) -> None:
+    with pytest.raises(stubs.MarkerError, match=message):
+        stubs.stub(code, "9.9.1")
+
+
+def _source_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = get_section("0.1").path.read_text()
+    assert old in text
+    path = tmp_path / "source.md"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_source_error_names_the_file_line_and_field(tmp_path: Path) -> None:
+    path = _source_with(tmp_path, "  difficulty: 2\n  importance: 4", "  difficulty: 7\n  importance: 4")
+    with pytest.raises(SourceError) as info:
+        read_section(path)
+    message = str(info.value)
+    assert str(path) in message and "difficulty" in message and "line " in message
+
+
+def test_default_path_must_not_download(tmp_path: Path) -> None:
+    path = _source_with(tmp_path, "downloads_default: []", "downloads_default: [gpt2-small]")
+    with pytest.raises(SourceError, match="offline"):
+        read_section(path)
+
+
+def test_duplicate_exercise_ids_are_rejected(tmp_path: Path) -> None:
+    path = _source_with(tmp_path, "id: 0.1.2", "id: 0.1.1")
+    with pytest.raises(SourceError, match="used twice"):
+        read_section(path)
+
+
+def test_assert_close_reports_the_worst_element_and_the_known_mistake() -> None:
+    expected = torch.zeros(2, 3)
+    wrong = expected.clone()
+    wrong[1, 2] = 5.0
+    with pytest.raises(asserts.ExerciseFailure) as info:
+        asserts.assert_close(wrong, expected, "scores", diagnose={"you added five": wrong})
+    message = str(info.value)
+    assert "1 of 6 values differ" in message and "(1, 2)" in message and "you added five" in message
+
+
+def test_assert_shape_hints_at_swapped_axes() -> None:
+    with pytest.raises(asserts.ExerciseFailure, match="swapped"):
+        asserts.assert_shape(torch.zeros(3, 2), (2, 3))
+
+
+def test_assert_close_does_not_accept_nan() -> None:
+    with pytest.raises(asserts.ExerciseFailure):
+        asserts.assert_close(torch.tensor([float("nan")]), torch.tensor([0.0]))
+
+
+def test_unknown_run_size_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_CONFIG", "huge")
+    with pytest.raises(config.UnknownSize, match="huge"):
+        config.pick(smoke=1, default=2, full=3)
+    monkeypatch.setenv("ARENA_CONFIG", "smoke")
+    assert config.pick(smoke=1, default=2, full=3) == 1
