@@ -2,7 +2,7 @@
 
 jupyter-cache keys a page on its code, not on `ARENA_CONFIG`, so a page executed at the smoke
 config would be served from cache to a default build if they shared a cache. Each config
-therefore builds into `book/_build/<config>/` (its cache is `_build/.jupyter_cache` inside it).
+therefore builds into `book/_build/<config>/`: `html/` (the site), `.doctrees/` and `.jupyter_cache/`.
 The build runs with `-W -n --keep-going`: a failing cell, any warning or a broken reference
 fails it, after reporting every problem rather than the first.
 """
@@ -10,7 +10,6 @@ fails it, after reporting every problem rather than the first.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,29 +18,44 @@ from arena.book import mathjax, sources
 from arena.paths import BOOK_DIR
 from exercises.framework.config import ENV_VAR, Size
 
-STRICT = ["-W", "-n", "--keep-going"]
-
 
 def output_dir(config: Size) -> Path:
     return BOOK_DIR / "_build" / config
 
 
 def html_dir(output: Path) -> Path:
-    """Where Jupyter Book puts the site inside an output folder."""
-    return output / "_build" / "html"
+    return output / "html"
 
 
-def jupyter_book() -> str:
-    """The `jupyter-book` of this interpreter's environment, whatever is first on PATH."""
-    beside = Path(sys.executable).with_name("jupyter-book")
-    found = str(beside) if beside.exists() else shutil.which("jupyter-book")
-    if found is None:
-        raise FileNotFoundError("jupyter-book is not installed: pip install -r requirements/book.txt")
-    return found
+def run_jupyter_book(source_path: str, output_path: str, toc_path: str) -> int:
+    """Jupyter Book's own build of `book/` (what `jupyter-book build -W -n --keep-going` runs),
+    called directly so the site lands in `<output>/html`, Sphinx's state in `<output>/.doctrees`
+    and the execution cache in `<output>/.jupyter_cache` (myst-nb puts it beside `html`)."""
+    from jupyter_book.sphinx import build_sphinx
+
+    source, output, toc = Path(source_path), Path(output_path), Path(toc_path)
+    result = build_sphinx(
+        source,
+        html_dir(output),
+        doctreedir=output / ".doctrees",
+        noconfig=True,
+        path_config=str(source / "_config.yml"),
+        confoverrides={"external_toc_path": toc.as_posix(), "nitpicky": True, "latex_individualpages": False},
+        warningiserror=True,
+        keep_going=True,
+    )
+    return result if isinstance(result, int) else 1
 
 
-def command(output: Path, toc: Path) -> list[str]:
-    return [jupyter_book(), "build", str(BOOK_DIR), "--path-output", str(output), "--toc", str(toc), *STRICT]
+def execute_book(config: Size, output: Path, toc: Path, source: Path = BOOK_DIR) -> int:
+    """Build `source` with Jupyter Book in a fresh interpreter, whose kernels inherit
+    `ARENA_CONFIG`; this process's environment and imports stay untouched."""
+    code = (
+        "import sys; from arena.book.build import run_jupyter_book; "
+        f"sys.exit(run_jupyter_book({str(source)!r}, {str(output)!r}, {str(toc)!r}))"
+    )
+    env = {**os.environ, ENV_VAR: config}
+    return subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode
 
 
 def build(config: Size, *, sections: list[str] | None = None, output: Path | None = None) -> int:
@@ -52,6 +66,4 @@ def build(config: Size, *, sections: list[str] | None = None, output: Path | Non
     """
     out = output or output_dir(config)
     mathjax.ensure()
-    toc = sources.write_sources(out / "_toc.yml", sections)
-    env = {**os.environ, ENV_VAR: config}
-    return subprocess.run(command(out, toc), env=env, check=False).returncode
+    return execute_book(config, out, sources.write_sources(out / "_toc.yml", sections))

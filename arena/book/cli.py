@@ -24,7 +24,10 @@ def _size(value: str) -> Size:
 def build(
     config: str = typer.Option("smoke", "--config", help=CONFIG_HELP),
     sections: str | None = typer.Option(
-        None, "--sections", envvar="ARENA_BOOK_SECTIONS", help="Comma-separated section ids to build (default: every section)."
+        None,
+        "--sections",
+        envvar="ARENA_BOOK_SECTIONS",
+        help="Comma-separated section ids to build (default: every section).",
     ),
     output: Path | None = typer.Option(None, "--output", help="Output folder (default: book/_build/<config>)."),
 ) -> None:

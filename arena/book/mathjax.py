@@ -49,9 +49,13 @@ def ensure(target: Path = TARGET) -> Path:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        raise MathJaxUnavailable(f"MathJax {VERSION} is not in {target} and npm is not installed to fetch it (install Node.js and npm)")
+        raise MathJaxUnavailable(
+            f"MathJax {VERSION} is not in {target} and npm is not installed to fetch it (install Node.js and npm)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run([npm, "pack", f"mathjax@{VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True)
+        result = subprocess.run(
+            [npm, "pack", f"mathjax@{VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True
+        )
         tarballs = list(Path(tmp).glob("mathjax-*.tgz"))
         if result.returncode != 0 or not tarballs:
             raise MathJaxUnavailable(f"`npm pack mathjax@{VERSION}` failed: {result.stderr.strip()[-500:]}")

@@ -114,7 +114,12 @@ def capstone_starting_points(capstone: Capstone) -> str:
 
 
 def capstone_rubric(capstone: Capstone) -> str:
-    lines = ["## The rubric", "", f"Each criterion is scored from 1 to 5; the total is out of {5 * len(capstone.rubric)}.", ""]
+    lines = [
+        "## The rubric",
+        "",
+        f"Each criterion is scored from 1 to 5; the total is out of {5 * len(capstone.rubric)}.",
+        "",
+    ]
     for criterion in capstone.rubric:
         lines += [f"### {criterion.name}", "", f"*{criterion.question}*", ""]
         lines += ["| Score | What it looks like |", "| --- | --- |"]

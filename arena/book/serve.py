@@ -12,7 +12,7 @@ HOST = "127.0.0.1"
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Serving a static site: one log line per request would drown the address."""
 
 

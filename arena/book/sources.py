@@ -62,10 +62,11 @@ def chapters(sections: list[Section], *, all_chapters: bool) -> list[ChapterEntr
         number = section.chapter
         if number not in entries:
             has_yaml = number in chapter_paths()
-            entries[number] = ChapterEntry(number, section.folder.parent.name, get_chapter(number) if has_yaml else None)
+            entries[number] = ChapterEntry(
+                number, section.folder.parent.name, get_chapter(number) if has_yaml else None
+            )
         entries[number].sections.append(section)
     return [entries[n] for n in sorted(entries)]
-
 
 
 def _page(path: Path) -> str:

@@ -21,7 +21,12 @@ CAPSTONE_FILE = EXERCISES_DIR / "capstone.yaml"
 SCORES = (1, 2, 3, 4, 5)
 Area = Literal["interpretability", "rl", "evaluation", "oversight"]
 AREAS: tuple[str, ...] = get_args(Area)
-AREA_TITLES = {"interpretability": "Interpretability", "rl": "Reinforcement learning", "evaluation": "Evaluation", "oversight": "Oversight"}
+AREA_TITLES = {
+    "interpretability": "Interpretability",
+    "rl": "Reinforcement learning",
+    "evaluation": "Evaluation",
+    "oversight": "Oversight",
+}
 
 
 class Level(BaseModel):
@@ -71,7 +76,10 @@ class Capstone(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Capstone:
-        for kind, ids in (("criterion", [c.id for c in self.rubric]), ("starting point", [s.id for s in self.starting_points])):
+        for kind, ids in (
+            ("criterion", [c.id for c in self.rubric]),
+            ("starting point", [s.id for s in self.starting_points]),
+        ):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 raise ValueError(f"{kind} ids used twice: {', '.join(duplicates)}")
