@@ -34,7 +34,9 @@ app.add_typer(images_cli.app, name="images")
 app.add_typer(cohort_cli.app, name="cohort")
 app.command("release")(release_cli.release)
 
-pins_app = typer.Typer(help="The single source of version pins (pins.toml) and its derived files.", no_args_is_help=True)
+pins_app = typer.Typer(
+    help="The single source of version pins (pins.toml) and its derived files.", no_args_is_help=True
+)
 app.add_typer(pins_app, name="pins")
 
 
@@ -46,7 +48,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the curriculum version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the curriculum version."
+    ),
 ) -> None:
     """ARENA curriculum tooling."""
 

@@ -13,7 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 
 from arena import pins as pins_mod
 from arena.paths import REPO_ROOT, arena_home
@@ -23,7 +23,7 @@ MIN_FREE_GB_WARN = 10.0
 SLACK_TOKEN_VARS = ("SLACK_BOT_TOKEN", "SLACK_TOKEN")
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OK = "OK"
     WARN = "WARN"
     FAIL = "FAIL"
@@ -47,9 +47,19 @@ def check_python() -> Check:
     want = pins_mod.load().python
     have = f"{v.major}.{v.minor}"
     if (v.major, v.minor) < (3, 11):
-        return Check("python", Status.FAIL, f"Python {have}", f"install Python {want} (e.g. `conda env create -f environment.yml`)")
+        return Check(
+            "python",
+            Status.FAIL,
+            f"Python {have}",
+            f"install Python {want} (e.g. `conda env create -f environment.yml`)",
+        )
     if have != want:
-        return Check("python", Status.WARN, f"Python {have}; the pins are tested on {want}", f"use Python {want} for exact reproducibility")
+        return Check(
+            "python",
+            Status.WARN,
+            f"Python {have}; the pins are tested on {want}",
+            f"use Python {want} for exact reproducibility",
+        )
     return Check("python", Status.OK, f"Python {sys.version.split()[0]}")
 
 
@@ -109,7 +119,12 @@ def check_disk() -> Check:
     free_gb = shutil.disk_usage(target).free / 1e9
     detail = f"{free_gb:.1f} GB free at {target}"
     if free_gb < MIN_FREE_GB_FAIL:
-        return Check("disk", Status.FAIL, detail, f"free at least {MIN_FREE_GB_FAIL:.0f} GB (e.g. `make clean`, remove old images)")
+        return Check(
+            "disk",
+            Status.FAIL,
+            detail,
+            f"free at least {MIN_FREE_GB_FAIL:.0f} GB (e.g. `make clean`, remove old images)",
+        )
     if free_gb < MIN_FREE_GB_WARN:
         return Check("disk", Status.WARN, detail, f"container images need ~{MIN_FREE_GB_WARN:.0f} GB; free some space")
     return Check("disk", Status.OK, detail)
@@ -119,18 +134,39 @@ def check_docker() -> list[Check]:
     try:
         import docker
     except ImportError:
-        return [Check("docker", Status.WARN, "docker SDK not installed (only needed for containers)", "pip install -r requirements/images.txt")]
+        return [
+            Check(
+                "docker",
+                Status.WARN,
+                "docker SDK not installed (only needed for containers)",
+                "pip install -r requirements/images.txt",
+            )
+        ]
     try:
         client = docker.from_env(timeout=5)
         info = client.info()
     except Exception as exc:  # any failure to reach the engine means the same thing to a learner
         first_line = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        return [Check("docker", Status.WARN, f"no Docker engine reachable ({first_line})", "install Docker and start it, or set DOCKER_HOST (only needed for containers)")]
+        return [
+            Check(
+                "docker",
+                Status.WARN,
+                f"no Docker engine reachable ({first_line})",
+                "install Docker and start it, or set DOCKER_HOST (only needed for containers)",
+            )
+        ]
     out = [Check("docker", Status.OK, f"Docker engine {info.get('ServerVersion', '?')}")]
     if "nvidia" in (info.get("Runtimes") or {}):
         out.append(Check("nvidia-runtime", Status.OK, "NVIDIA container runtime registered"))
     else:
-        out.append(Check("nvidia-runtime", Status.WARN, "no NVIDIA container runtime: GPU containers will not start", "install nvidia-container-toolkit, then `nvidia-ctk runtime configure --runtime=docker`"))
+        out.append(
+            Check(
+                "nvidia-runtime",
+                Status.WARN,
+                "no NVIDIA container runtime: GPU containers will not start",
+                "install nvidia-container-toolkit, then `nvidia-ctk runtime configure --runtime=docker`",
+            )
+        )
     return out
 
 
@@ -138,11 +174,18 @@ def check_kernel(timeout: float = 60.0) -> Check:
     try:
         from jupyter_client.manager import start_new_kernel
     except ImportError:
-        return Check("jupyter-kernel", Status.FAIL, "jupyter_client is not installed", "pip install -r requirements/core.txt")
+        return Check(
+            "jupyter-kernel", Status.FAIL, "jupyter_client is not installed", "pip install -r requirements/core.txt"
+        )
     try:
         km, kc = start_new_kernel(kernel_name="python3", startup_timeout=timeout)
     except Exception as exc:
-        return Check("jupyter-kernel", Status.FAIL, f"the python3 kernel did not start: {exc}", "python -m ipykernel install --user")
+        return Check(
+            "jupyter-kernel",
+            Status.FAIL,
+            f"the python3 kernel did not start: {exc}",
+            "python -m ipykernel install --user",
+        )
     try:
         kc.execute("1 + 1", silent=True)
         ok = kc.get_shell_msg(timeout=timeout)["content"]["status"] == "ok"
@@ -150,7 +193,12 @@ def check_kernel(timeout: float = 60.0) -> Check:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     if not ok:
-        return Check("jupyter-kernel", Status.FAIL, "the python3 kernel started but could not run code", "python -m ipykernel install --user")
+        return Check(
+            "jupyter-kernel",
+            Status.FAIL,
+            "the python3 kernel started but could not run code",
+            "python -m ipykernel install --user",
+        )
     return Check("jupyter-kernel", Status.OK, "python3 kernel starts and runs code")
 
 
@@ -159,7 +207,12 @@ def check_slack_token() -> Check:
     for var in SLACK_TOKEN_VARS:
         if os.environ.get(var):
             return Check("slack-token", Status.OK, f"{var} is set (value not shown)")
-    return Check("slack-token", Status.WARN, "no Slack token set (organisers only)", f"export {SLACK_TOKEN_VARS[0]}=xoxb-... before `arena cohort ... --apply`")
+    return Check(
+        "slack-token",
+        Status.WARN,
+        "no Slack token set (organisers only)",
+        f"export {SLACK_TOKEN_VARS[0]}=xoxb-... before `arena cohort ... --apply`",
+    )
 
 
 CHECKS: list[Callable[[], Check | list[Check]]] = [
@@ -179,11 +232,15 @@ def run_all() -> list[Check]:
         try:
             got = check()
         except Exception as exc:  # a crashing check is itself a finding, not a doctor crash
-            got = Check(check.__name__.removeprefix("check_"), Status.FAIL, f"check crashed: {exc!r}", "report this at the repository's issue tracker")
+            got = Check(
+                check.__name__.removeprefix("check_"),
+                Status.FAIL,
+                f"check crashed: {exc!r}",
+                "report this at the repository's issue tracker",
+            )
         results.extend(got if isinstance(got, list) else [got])
     return results
 
 
 def failed(results: list[Check]) -> bool:
     return any(r.status is Status.FAIL for r in results)
-

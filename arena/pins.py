@@ -84,7 +84,7 @@ def load(path: Path | None = None) -> Pins:
         raise PinsError(f"{path}: {exc}") from exc
     groups = {}
     for name, raw in data.get("groups", {}).items():
-        lock = {canonicalize_name(k): str(v) for k, v in raw.get("lock", {}).items()}
+        lock = {str(canonicalize_name(k)): str(v) for k, v in raw.get("lock", {}).items()}
         groups[name] = Group(name, raw.get("summary", ""), tuple(raw.get("requires", [])), lock)
     pins = Pins(python=data["python"]["version"], groups=groups)
     for group in groups.values():
@@ -117,7 +117,7 @@ def closure(requires: tuple[str, ...], installed: dict[str, dict]) -> dict[str, 
     Versions drop any local label (`2.13.0+cpu` -> `2.13.0`): `==2.13.0` matches the CPU and
     CUDA builds alike, which is exactly what one pin for both image variants needs.
     """
-    env = default_environment()
+    env: dict[str, str] = {str(k): str(v) for k, v in default_environment().items()}
     env.update({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"})
     seen: dict[str, str] = {}
     todo: list[tuple[str, frozenset[str]]] = []

@@ -7,7 +7,7 @@ import importlib
 import io
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,7 +17,7 @@ from exercises.framework.loader import learner_frames, load_namespace
 from exercises.framework.source import Exercise, Section
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"  # the test rejected the implementation
     ERROR = "error"  # the learner's code raised

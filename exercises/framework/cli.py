@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from exercises.framework.source import Section
+
 console = Console()
 err = Console(stderr=True)
 
-progress_app = typer.Typer(help="Your progress by chapter and section; `export` for your organiser.", invoke_without_command=True)
+progress_app = typer.Typer(
+    help="Your progress by chapter and section; `export` for your organiser.", invoke_without_command=True
+)
 
 
-def _section(ident: str):  # type: ignore[no-untyped-def]
+def _section(ident: str) -> Section:
     from exercises.framework.registry import UnknownSection, get_section
     from exercises.framework.source import SourceError
 
@@ -27,7 +33,7 @@ def _section(ident: str):  # type: ignore[no-untyped-def]
         raise typer.Exit(2) from None
 
 
-def _workspace_file(section, py: bool) -> Path:  # type: ignore[no-untyped-def]
+def _workspace_file(section: Section, py: bool) -> Path:
     from arena.paths import workspace_dir
 
     slug = section.folder.name.split("_", 1)[1]
@@ -43,7 +49,13 @@ def sections() -> None:
         table.add_column(col)
     for s in all_sections():
         m = s.meta.manifest
-        table.add_row(s.id, s.meta.title, str(len(s.exercises)), f"{m.cpu_minutes_default:g}", "-" if m.gpu_memory_full_gb is None else f"{m.gpu_memory_full_gb:g}")
+        table.add_row(
+            s.id,
+            s.meta.title,
+            str(len(s.exercises)),
+            f"{m.cpu_minutes_default:g}",
+            "-" if m.gpu_memory_full_gb is None else f"{m.gpu_memory_full_gb:g}",
+        )
     console.print(table)
 
 
@@ -80,7 +92,9 @@ def check(
     if file is None:
         candidates = [p for p in (_workspace_file(section, False), _workspace_file(section, True)) if p.exists()]
         if not candidates:
-            err.print(f"[red]error:[/] no workspace copy of {section.id}: run `arena start {section.id}` or pass --file")
+            err.print(
+                f"[red]error:[/] no workspace copy of {section.id}: run `arena start {section.id}` or pass --file"
+            )
             raise typer.Exit(2)
         file = max(candidates, key=lambda p: p.stat().st_mtime)
     try:
@@ -93,7 +107,12 @@ def check(
     for col in ("exercise", "result", "message", "seconds"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row(f"{r.exercise} {r.name}", f"[{style[r.outcome.value]}]{r.outcome.value}[/]", escape(r.message), f"{r.seconds:.2f}")
+        table.add_row(
+            f"{r.exercise} {r.name}",
+            f"[{style[r.outcome.value]}]{r.outcome.value}[/]",
+            escape(r.message),
+            f"{r.seconds:.2f}",
+        )
     console.print(table)
     progress.record(section.id, results)
     passed = sum(r.passed for r in results)
@@ -134,7 +153,9 @@ def progress_show(ctx: typer.Context) -> None:
 @progress_app.command("export")
 def progress_export(
     out: Path = typer.Option(..., "--out", help="Where to write the JSON file for your organiser."),
-    handle: str = typer.Option(..., "--handle", help="A nickname your organiser knows you by; nothing else personal is exported."),
+    handle: str = typer.Option(
+        ..., "--handle", help="A nickname your organiser knows you by; nothing else personal is exported."
+    ),
 ) -> None:
     """Write your progress for an organiser to import (`arena cohort progress import`)."""
     from exercises.framework import progress

@@ -174,7 +174,9 @@ def solutions_module(section: Section) -> str:
             continue
         cell_tags = tags(cell)
         if index in exercises:
-            chunks.append(f"# Exercise {exercises[index].meta.id}: {exercises[index].meta.title}\n" + stubs.solution(cell.source))
+            chunks.append(
+                f"# Exercise {exercises[index].meta.id}: {exercises[index].meta.title}\n" + stubs.solution(cell.source)
+            )
         elif MODULE in cell_tags:
             chunks.append(_strip_magics(cell.source))
     return "\n\n\n".join(chunk.strip("\n") for chunk in chunks) + "\n"
@@ -209,4 +211,14 @@ def manifest_json(section: Section) -> str:
     return json.dumps(section.meta.manifest.model_dump(), indent=2)
 
 
-__all__ = ["EXERCISE", "MODULE", "committed", "instructor_notebook", "learner_notebook", "learner_py", "solutions_module", "stale", "write"]
+__all__ = [
+    "EXERCISE",
+    "MODULE",
+    "committed",
+    "instructor_notebook",
+    "learner_notebook",
+    "learner_py",
+    "solutions_module",
+    "stale",
+    "write",
+]

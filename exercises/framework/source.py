@@ -42,7 +42,9 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     cpu: bool = Field(description="Runs at its default config on a 2-core CPU")
-    cpu_minutes_default: float = Field(gt=0, description="Minutes for the whole notebook at the default config on 2 CPU cores")
+    cpu_minutes_default: float = Field(
+        gt=0, description="Minutes for the whole notebook at the default config on 2 CPU cores"
+    )
     gpu_memory_full_gb: float | None = Field(ge=0, description="GPU memory at the full config (None: no full config)")
     downloads_default: list[str] = Field(description="Downloads on the default path (must be empty)")
     downloads_full: list[str] = Field(default_factory=list, description="Optional downloads of the full config")

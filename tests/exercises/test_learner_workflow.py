@@ -118,7 +118,9 @@ def test_missing_name_is_named_with_the_file(isolated_user_state: Path, tmp_path
 
 def test_wrong_answer_gets_the_diagnosis(tmp_path: Path) -> None:
     path = tmp_path / "mine.py"
-    path.write_text("import math, torch as t\n\ndef attention_scores(q, k):\n    return t.einsum('bqd,bkd->bqk', q, k)\n")
+    path.write_text(
+        "import math, torch as t\n\ndef attention_scores(q, k):\n    return t.einsum('bqd,bkd->bqk', q, k)\n"
+    )
     result = runner.invoke(app, ["check", "0.1", "--file", str(path), "--exercise", "attention_scores"])
     assert result.exit_code == 1
     assert "the scale is missing" in result.output

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -28,7 +28,7 @@ def test_help_lists_every_area() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    exe = shutil.which("arena") or str((__import__("pathlib").Path(sys.executable).parent / "arena"))
+    exe = Path(sys.executable).parent / "arena"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"arena {arena.__version__}"
 

@@ -17,8 +17,12 @@ runner = CliRunner()
 @pytest.fixture
 def no_slow_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting a real kernel takes seconds; its own test below covers it."""
-    monkeypatch.setattr(doctor, "check_kernel", lambda: doctor.Check("jupyter-kernel", doctor.Status.OK, "skipped in this test"))
-    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_kernel if c.__name__ == "check_kernel" else c for c in doctor.CHECKS])
+    monkeypatch.setattr(
+        doctor, "check_kernel", lambda: doctor.Check("jupyter-kernel", doctor.Status.OK, "skipped in this test")
+    )
+    monkeypatch.setattr(
+        doctor, "CHECKS", [doctor.check_kernel if c.__name__ == "check_kernel" else c for c in doctor.CHECKS]
+    )
 
 
 def _by_name(payload: list[dict]) -> dict[str, dict]:

@@ -106,7 +106,12 @@ def test_batched_trace(batched_trace) -> None:
         x = _randn(seed, b, n, n)
         out = batched_trace(x)
         assert_shape(out, (b,), f"batched_trace(x {tuple(x.shape)})")
-        assert_close(out, ref.batched_trace(x), "batched_trace", diagnose={"you summed every entry, not the diagonal": x.sum((1, 2))})
+        assert_close(
+            out,
+            ref.batched_trace(x),
+            "batched_trace",
+            diagnose={"you summed every entry, not the diagonal": x.sum((1, 2))},
+        )
 
     prop()
 
@@ -234,7 +239,9 @@ def test_intersect_rays_triangles(intersect_rays_triangles) -> None:
         rays[:, 1, 0] = rays[:, 1, 0].abs() + 0.5
         tris = _randn(seed + 1, nt, 3, 3) + t.tensor([3.0, 0.0, 0.0])
         out = intersect_rays_triangles(rays, tris)
-        assert_shape(out, (nr, nt), f"intersect_rays_triangles(rays {tuple(rays.shape)}, triangles {tuple(tris.shape)})")
+        assert_shape(
+            out, (nr, nt), f"intersect_rays_triangles(rays {tuple(rays.shape)}, triangles {tuple(tris.shape)})"
+        )
         expected = ref.intersect_rays_triangles(rays, tris)
         check(
             t.equal(t.isinf(out), t.isinf(expected)),
