@@ -1,0 +1,1 @@
+"""Section 2.2: deep Q-learning, probe environments and CartPole-v1."""
