@@ -114,3 +114,17 @@ def write_sources(toc_path: Path, only: list[str] | None = None) -> Path:
     toc = write_pages(chapters(sections, all_chapters=only is None))
     write_if_changed(toc_path, yaml.safe_dump(toc, sort_keys=False))
     return toc_path
+
+
+def toc_pages(toc_path: Path) -> list[str]:
+    """Every page of a table of contents, in reading order (the order of next/prev links)."""
+    toc = yaml.safe_load(toc_path.read_text())
+
+    def walk(entries: list[dict[str, object]]) -> list[str]:
+        out: list[str] = []
+        for entry in entries:
+            out.append(str(entry["file"]))
+            out += walk(entry.get("sections", []))  # type: ignore[arg-type]
+        return out
+
+    return [toc["root"], *(page for part in toc["parts"] for page in walk(part["chapters"]))]
