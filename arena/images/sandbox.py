@@ -1,0 +1,199 @@
+"""A self-contained image lab for the integration tests and benchmarks: a private dockerd, a
+registry on loopback and a base image made with debootstrap.
+
+CI machines here start with no engine running and cannot pull from Docker Hub, so everything
+the tests need is started from Debian packages (docker.io, docker-registry, debootstrap) and
+stopped again by process ID. Nothing touches a system-wide engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+BASE_IMAGE_NAME = "arena-sandbox/debian-minbase"
+
+
+class SandboxError(RuntimeError):
+    """A sandbox service did not come up; the message carries its log tail."""
+
+
+def missing_tools() -> list[str]:
+    """The Debian tools this module drives that are not installed (scripts/system-deps.sh installs them)."""
+    return [tool for tool in ("dockerd", "docker-registry", "debootstrap") if shutil.which(tool) is None]
+
+
+def _wait(ready: Callable[[], bool], what: str, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise SandboxError(f"{what} did not start within {timeout:.0f} s:\n{tail}")
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL: only the process this module started."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A running dockerd: `host` is its DOCKER_HOST URL."""
+
+    host: str
+    root: Path
+
+
+@contextmanager
+def dockerd(networked: bool = True) -> Iterator[Engine]:
+    """A private dockerd on its own socket, data root and exec root, removed afterwards.
+
+    `networked=False` gives an engine without a bridge or iptables rules, enough to pull and
+    inspect images: a second "learner machine" that does not fight the first over docker0."""
+    root = Path(tempfile.mkdtemp(prefix="arena-dockerd-"))  # short: a unix socket path is < 108 bytes
+    sock = root / "docker.sock"
+    log = root / "dockerd.log"
+    command = [
+        "dockerd",
+        f"--host=unix://{sock}",
+        f"--data-root={root / 'data'}",
+        f"--exec-root={root / 'exec'}",
+        f"--pidfile={root / 'dockerd.pid'}",
+        "--storage-driver=overlay2",
+    ]
+    if not networked:
+        command += ["--bridge=none", "--iptables=false", "--ip-masq=false"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: answers(f"unix://{sock}") or process.poll() is not None, "dockerd", log)
+        if process.poll() is not None:
+            raise SandboxError(f"dockerd exited with {process.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
+        yield Engine(f"unix://{sock}", root)
+    finally:
+        _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def answers(host: str) -> bool:
+    """Whether a Docker engine answers `_ping` on the unix socket URL `host`."""
+    sock = Path(host.removeprefix("unix://"))
+    if not host.startswith("unix://") or not sock.exists():
+        return False
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(sock))
+            s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b"OK" in s.recv(1024)
+        except OSError:
+            return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def registry() -> Iterator[str]:
+    """Debian's docker-registry on 127.0.0.1 (plain HTTP, which engines allow for loopback);
+    yields its address, e.g. `127.0.0.1:41234`."""
+    root = Path(tempfile.mkdtemp(prefix="arena-registry-"))
+    address = f"127.0.0.1:{free_port()}"
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {address}\n"
+        "log:\n  level: warn\n"
+    )
+    log = root / "registry.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _http_ok(f"http://{address}/v2/"), "docker-registry", log)
+        yield address
+    finally:
+        _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def manifest_layers(address: str, repository: str, tag: str) -> dict[str, int]:
+    """{blob digest: compressed size} of an image's layers, as a registry on `address` serves them."""
+    request = urllib.request.Request(
+        f"http://{address}/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST_V2}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        manifest = json.load(response)
+    return {layer["digest"]: int(layer["size"]) for layer in manifest["layers"]}
+
+
+def debian_tarball(cache_dir: Path) -> Path:
+    """A `debootstrap --variant=minbase` root filesystem as a tar, made once and cached (~80 s)."""
+    tarball = cache_dir / f"debian-{DEBIAN_SUITE}-minbase.tar"
+    if tarball.exists():
+        return tarball
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="arena-debootstrap-") as tree:
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", DEBIAN_SUITE, tree, DEBIAN_MIRROR],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(["tar", "-C", tree, "-cf", str(partial), "."], check=True)
+        partial.rename(tarball)
+    return tarball
+
+
+def import_base(host: str, cache_dir: Path) -> str:
+    """Import the cached Debian tree into the engine at `host` (once) and return its reference."""
+    import docker
+
+    reference = f"{BASE_IMAGE_NAME}:{DEBIAN_SUITE}"
+    client = docker.DockerClient(base_url=host)
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        client.api.import_image(src=str(debian_tarball(cache_dir)), repository=BASE_IMAGE_NAME, tag=DEBIAN_SUITE)
+    finally:
+        client.close()
+    return reference
+
+
+def cache_dir() -> Path:
+    """Where the Debian tarball and the test wheelhouse persist between runs."""
+    return Path(os.environ.get("ARENA_IMAGES_CACHE", Path.home() / ".cache" / "arena-images"))
