@@ -115,9 +115,12 @@ class SlackLayout(_Strict):
 
 
 class Survey(_Strict):
-    """A survey link posted to the announcements channel; `week` 0 means weekly, on `weekday`."""
+    """A survey link posted to the announcements channel; `week` 0 means every week, on `weekday`.
 
-    kind: Literal["pre", "weekly", "exit", "followup_3m", "followup_6m"]
+    Follow-ups (3 and 6 months, as DMs to those who consented) are a later feature's kinds.
+    """
+
+    kind: Literal["pre", "weekly", "exit"]
     url: str
     week: int = Field(default=0, ge=0)
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "fri"
@@ -227,7 +230,7 @@ def _check_cross(cohort: Cohort, curriculum: Curriculum, doc: LocatedYaml) -> li
             if w not in seen:
                 add(("reading_group", "weeks", j), f"week {w} is not one of the cohort's weeks")
     for i, survey in enumerate(cohort.surveys):
-        if survey.week and survey.week not in seen and survey.kind in ("pre", "weekly", "exit"):
+        if survey.week and survey.week not in seen:
             add(("surveys", i, "week"), f"week {survey.week} is not one of the cohort's weeks")
     return problems
 

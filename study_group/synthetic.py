@@ -53,6 +53,8 @@ LAST = (
 
 def synthetic_people(count: int, facilitators: int, seed: int = 0, zones: tuple[str, ...] = ZONES) -> list[Person]:
     rng = random.Random(seed)
+    names = rng.sample([f"{first} {last}" for first in FIRST for last in LAST], min(count, len(FIRST) * len(LAST)))
+    names += [f"Person {i}" for i in range(len(names), count)]  # unique names keep reports readable
     people = []
     for i in range(count):
         zone = rng.choice(zones)
@@ -63,7 +65,7 @@ def synthetic_people(count: int, facilitators: int, seed: int = 0, zones: tuple[
         windows += [Window(d, 9 * 60, (17 if lead else rng.choice((12, 13, 16))) * 60) for d in weekend]
         people.append(
             Person(
-                name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                name=names[i],
                 email=f"person{i:03d}@example.org",
                 timezone=zone,
                 availability=tuple(sorted(windows, key=lambda w: (w.weekday, w.start))),

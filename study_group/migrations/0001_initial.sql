@@ -85,7 +85,8 @@ CREATE TABLE outbox (
     kind TEXT NOT NULL,
     target TEXT NOT NULL,                   -- 'channel:<key>' or 'dm:<participant ids>'
     channel_id TEXT,
-    post_at INTEGER NOT NULL,               -- UTC epoch seconds
+    post_at INTEGER NOT NULL,               -- planned time, UTC epoch seconds
+    scheduled_for INTEGER,                  -- the time Slack was given (later, if sent late)
     text TEXT NOT NULL,
     payload_sha TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('planned', 'sending', 'scheduled', 'cancel', 'cancelled', 'failed', 'uncertain')),
