@@ -22,9 +22,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from arena import pins as pins_mod
+from arena.images import wheelhouse
+from arena.images.catalog import load as load_catalog
+from arena.images.context import BuildInputs, requirement_files
+from arena.images.engine import BuildRequest
+from arena.paths import REPO_ROOT
+
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_IMAGE_NAME = "arena-sandbox/debian-minbase"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 class SandboxError(RuntimeError):
@@ -161,6 +169,16 @@ def manifest_layers(address: str, repository: str, tag: str) -> dict[str, int]:
     return {layer["digest"]: int(layer["size"]) for layer in manifest["layers"]}
 
 
+def short_id(digest: str) -> str:
+    """The 12 hex digits by which push and pull streams name a layer blob."""
+    return digest.split(":", 1)[1][:12]
+
+
+def transferred_bytes(layers: dict[str, int], transferred: set[str]) -> int:
+    """Compressed bytes of the `layers` (from `manifest_layers`) a push or pull actually moved."""
+    return sum(size for digest, size in layers.items() if short_id(digest) in transferred)
+
+
 def debian_tarball(cache_dir: Path) -> Path:
     """A `debootstrap --variant=minbase` root filesystem as a tar, made once and cached (~80 s)."""
     tarball = cache_dir / f"debian-{DEBIAN_SUITE}-minbase.tar"
@@ -197,3 +215,40 @@ def import_base(host: str, cache_dir: Path) -> str:
 def cache_dir() -> Path:
     """Where the Debian tarball and the test wheelhouse persist between runs."""
     return Path(os.environ.get("ARENA_IMAGES_CACHE", Path.home() / ".cache" / "arena-images"))
+
+
+def torch_cpu_wheels() -> Path | None:
+    """The folder holding the CPU torch wheel of the pinned version (`$ARENA_TORCH_WHEELS`,
+    default /opt/wheels), or None: PyPI only has the multi-GB CUDA build."""
+    folder = Path(os.environ.get("ARENA_TORCH_WHEELS", "/opt/wheels"))
+    version = pins_mod.load().locked_version("torch")
+    return folder if any(folder.glob(f"torch-{version}+cpu-*.whl")) else None
+
+
+def offline_request(host: str, registry_address: str, torch_wheels: Path) -> BuildRequest:
+    """A CPU build request whose pins all come from a host-side wheelhouse (pip --no-index in
+    the build), on the debootstrap base, with the host's CA passed in as a proxy's would be."""
+    catalog = load_catalog()
+    files = sorted({f for spec in catalog.build_order(["all"]) for f in requirement_files(spec)})
+    cache = cache_dir()
+    torch_pin = f"torch=={pins_mod.load().locked_version('torch')}+cpu"
+    house = wheelhouse.fill(cache / "wheelhouse", files, (torch_wheels,), (torch_pin,))
+    ca_bundle = HOST_CA_BUNDLE if HOST_CA_BUNDLE.exists() else None
+    return BuildRequest(
+        variant="cpu",
+        registry=registry_address,
+        inputs=BuildInputs(ca_bundle=ca_bundle, wheelhouse=house),
+        base_image=import_base(host, cache),
+    )
+
+
+def copy_checkout(dest: Path) -> Path:
+    """The parts of this checkout an image build reads, copied so an exercise can be edited
+    without touching the real one (the rebuild-after-edit test and benchmark)."""
+    for rel in ("arena", "exercises", "requirements", "pins.toml"):
+        source = REPO_ROOT / rel
+        if source.is_dir():
+            shutil.copytree(source, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / rel)
+    return dest

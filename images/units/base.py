@@ -21,6 +21,8 @@ assert [p.text for p in bs4.BeautifulSoup("<p>a</p><p>b</p>", "html.parser").sel
 model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
 out = model(torch.randn(3, 4))
 assert out.shape == (3, 2), out.shape
+# The GPU test sets ARENA_EXPECT_CUDA=1: there a CPU fallback would hide a broken CUDA image.
+assert torch.cuda.is_available() or os.environ.get("ARENA_EXPECT_CUDA") != "1", "CUDA expected but unavailable"
 if torch.cuda.is_available():
     assert model.cuda()(torch.randn(3, 4, device="cuda")).shape == (3, 2)
 

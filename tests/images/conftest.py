@@ -15,16 +15,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
+from rich.console import Console
 
-from arena import pins as pins_mod
-from arena.images import catalog, engine, sandbox, wheelhouse
-from arena.images.context import BuildInputs, requirement_files
-from arena.paths import REPO_ROOT
-
-TORCH_WHEELS_ENV = "ARENA_TORCH_WHEELS"  # a folder holding the CPU torch wheel of the pinned version
-DEFAULT_TORCH_WHEELS = Path("/opt/wheels")
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+from arena.images import catalog, engine, sandbox
 
 
 @dataclass
@@ -38,14 +33,8 @@ class ImageLab:
     images: dict[str, str]  # image name -> image ID
     build_seconds: float
 
-    def client(self):  # -> docker.DockerClient
-        import docker
-
+    def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host)
-
-
-def _torch_cpu_constraint() -> str:
-    return f"torch=={pins_mod.load().locked_version('torch')}+cpu"
 
 
 def _engine(stack: ExitStack) -> str:
@@ -61,32 +50,21 @@ def _image_lab() -> Iterator[ImageLab | str]:
     if missing := sandbox.missing_tools():
         yield f"missing system tools: {', '.join(missing)} (scripts/system-deps.sh installs them)"
         return
-    torch_wheels = Path(os.environ.get(TORCH_WHEELS_ENV, DEFAULT_TORCH_WHEELS))
-    if not any(torch_wheels.glob("torch-*+cpu-*.whl")):
-        yield f"no CPU torch wheel in {torch_wheels} (set {TORCH_WHEELS_ENV})"
+    torch_wheels = sandbox.torch_cpu_wheels()
+    if torch_wheels is None:
+        yield "no CPU torch wheel of the pinned version (set ARENA_TORCH_WHEELS to its folder)"
         return
-    cat = catalog.load()
-    files = sorted({f for spec in cat.build_order(["all"]) for f in requirement_files(spec)})
-    cache = sandbox.cache_dir()
-    house = wheelhouse.fill(cache / "wheelhouse", files, (torch_wheels,), (_torch_cpu_constraint(),))
     with ExitStack() as stack:
         host = _engine(stack)
         address = stack.enter_context(sandbox.registry())
-        request = engine.BuildRequest(
-            variant="cpu",
-            registry=address,
-            # The host's CA goes in as a proxy's would: the tests check it never reaches an image.
-            inputs=BuildInputs(ca_bundle=HOST_CA_BUNDLE if HOST_CA_BUNDLE.exists() else None, wheelhouse=house),
-            base_image=sandbox.import_base(host, cache),
-        )
+        request = sandbox.offline_request(host, address, torch_wheels)
+        cat = catalog.load()
         client = engine.connect(host)
+        stack.callback(client.close)
         started = time.monotonic()
-        from rich.console import Console
-
-        console = Console(quiet=True)
-        images = {spec.name: engine.build(client, cat, spec, request, console).id for spec in cat.build_order(["all"])}
+        quiet = Console(quiet=True)
+        images = {spec.name: engine.build(client, cat, spec, request, quiet).id for spec in cat.build_order(["all"])}
         yield ImageLab(host, address, cat, request, images, time.monotonic() - started)
-        client.close()
 
 
 @pytest.fixture
@@ -99,13 +77,4 @@ def image_lab(_image_lab: ImageLab | str, unavailable: Callable[[str], None]) ->
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """The parts of the checkout a chapter image copies, so a test can edit an exercise safely."""
-    import shutil
-
-    for rel in ("arena", "exercises", "requirements", "pins.toml"):
-        source = REPO_ROOT / rel
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / rel, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, tmp_path / rel)
-    return tmp_path
+    return sandbox.copy_checkout(tmp_path)

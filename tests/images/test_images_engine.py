@@ -127,14 +127,12 @@ def test_second_chapter_pulls_only_its_own_layers(image_lab) -> None:
         finally:
             fresh.close()
 
-    def transferred_bytes(naming: Naming, report) -> int:
-        return sum(size for digest, size in sizes[naming].items() if digest.split(":")[1][:12] in report.transferred)
-
-    own = {d.split(":")[1][:12] for d in set(sizes[second]) - set(sizes[first])}
+    own = {sandbox.short_id(d) for d in set(sizes[second]) - set(sizes[first])}
     assert second_pull.transferred == own
-    assert second_pull.reused == {d.split(":")[1][:12] for d in set(sizes[second]) & set(sizes[first])}
-    assert transferred_bytes(first, first_pull) == sum(sizes[first].values())
-    assert transferred_bytes(second, second_pull) < 0.05 * transferred_bytes(first, first_pull)
+    assert second_pull.reused == {sandbox.short_id(d) for d in set(sizes[second]) & set(sizes[first])}
+    first_bytes = sandbox.transferred_bytes(sizes[first], first_pull.transferred)
+    assert first_bytes == sum(sizes[first].values())
+    assert sandbox.transferred_bytes(sizes[second], second_pull.transferred) < 0.05 * first_bytes
 
 
 def test_editing_an_exercise_rebuilds_only_the_chapter_code_layer(image_lab, repo_copy: Path) -> None:
