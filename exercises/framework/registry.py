@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import yaml
@@ -11,9 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from arena.paths import EXERCISES_DIR
 from exercises.framework.source import SOURCE_NAME, Section, SourceError, read_section
-
-_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-
 
 class UnknownSection(LookupError):
     pass
@@ -50,16 +46,18 @@ class Chapter(BaseModel):
     discussions: list[DiscussionWeek]
 
 
+def section_id_of(path: Path) -> str:
+    """`exercises/ch1_transformers/s3_circuits/source.md` -> "1.3": the folder names are the ids,
+    so finding one section never depends on parsing any other (a broken source stays local)."""
+    chapter, section = path.parent.parent.name, path.parent.name
+    return f"{int(chapter[2:].split('_')[0])}.{int(section[1:].split('_')[0])}"
+
+
 def section_paths(root: Path = EXERCISES_DIR) -> dict[str, Path]:
-    """{section id: source path}, read from front matter only (cheap: no notebook parsing)."""
+    """{section id: source path}, sorted by chapter then section."""
     out: dict[str, Path] = {}
-    for path in sorted(root.glob(f"ch*_*/s*_*/{SOURCE_NAME}")):
-        m = _FRONT.match(path.read_text())
-        meta = yaml.safe_load(m.group(1)) if m else None
-        try:
-            ident = str(meta["arena"]["section"])  # type: ignore[index]
-        except (TypeError, KeyError):
-            raise SourceError(f"{path}: front matter has no `arena.section` id") from None
+    for path in root.glob(f"ch*_*/s*_*/{SOURCE_NAME}"):
+        ident = section_id_of(path)
         if ident in out:
             raise SourceError(f"{path}: section id {ident} is also used by {out[ident]}")
         out[ident] = path
@@ -72,7 +70,10 @@ def section_ids() -> list[str]:
 
 @functools.cache
 def _load(path: Path, mtime: float) -> Section:
-    return read_section(path)
+    section = read_section(path)
+    if section.id != section_id_of(path):
+        raise SourceError(f"{path}: front matter says section {section.id} but its folders say {section_id_of(path)}")
+    return section
 
 
 def get_section(ident: str) -> Section:
