@@ -1,0 +1,88 @@
+"""`make bench`: every figure the issues ask for, printed, never asserted in a timed test.
+
+Runs each area's `scripts/bench_<area>.py`, then executes every section's notebook (solutions
+filled in) at the default config and compares its wall time with the minutes its manifest
+promises. Figures also land in `.bench/notebooks.json` for comparison between runs.
+
+    python scripts/bench.py                    # everything (long: every section at default)
+    python scripts/bench.py --only notebooks   # just the notebook timings
+    python scripts/bench.py --only book --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_area_benchmarks(only: str | None, quick: bool) -> list[tuple[str, int]]:
+    outcomes = []
+    for script in sorted((ROOT / "scripts").glob("bench_*.py")):
+        area = script.stem.removeprefix("bench_")
+        if only and only != area:
+            continue
+        print(f"\n=== {area} ({script.relative_to(ROOT)}) ===", flush=True)
+        args = [sys.executable, str(script), *(["--quick"] if quick else [])]
+        outcomes.append((area, subprocess.run(args, cwd=ROOT).returncode))
+    return outcomes
+
+
+def time_notebooks(sections: list[str] | None) -> list[dict]:
+    from nbclient import NotebookClient
+
+    from exercises.framework import generate
+    from exercises.framework.registry import all_sections
+
+    os.environ["ARENA_CONFIG"] = "default"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    rows = []
+    print("\n=== notebooks at the default config (solutions filled in) ===", flush=True)
+    print(f"{'section':<8} {'budget min':>10} {'measured min':>13}  verdict", flush=True)
+    for section in all_sections():
+        if sections and section.id not in sections:
+            continue
+        budget = section.meta.manifest.cpu_minutes_default
+        nb = generate.instructor_notebook(section)
+        start = time.perf_counter()
+        error = ""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+            except Exception as exc:
+                error = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        minutes = (time.perf_counter() - start) / 60
+        verdict = f"ERROR {error}" if error else ("within budget" if minutes <= budget else "OVER BUDGET")
+        print(f"{section.id:<8} {budget:>10.1f} {minutes:>13.2f}  {verdict}", flush=True)
+        rows.append({"section": section.id, "budget_minutes": budget, "minutes": round(minutes, 3), "error": error})
+    out = ROOT / ".bench" / "notebooks.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="one area (book, images, chapter0, ..., study_group) or 'notebooks'")
+    parser.add_argument("--quick", action="store_true", help="smallest sensible run of each benchmark")
+    parser.add_argument("--sections", nargs="*", help="with --only notebooks: these section ids")
+    args = parser.parse_args()
+    failed = []
+    if args.only != "notebooks":
+        failed += [area for area, rc in run_area_benchmarks(args.only, args.quick) if rc != 0]
+    if args.only in (None, "notebooks"):
+        failed += [f"notebook {r['section']}" for r in time_notebooks(args.sections) if r["error"]]
+    if failed:
+        print(f"\nbenchmarks that did not run to completion: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
