@@ -54,7 +54,7 @@ def test_image_passes_its_smoke_units_as_the_learner(image_lab, name: str) -> No
 def test_image_is_labelled_with_its_lock_and_never_saw_the_build_inputs(image_lab, name: str) -> None:
     image = image_lab.client().images.get(image_lab.images[name])
     spec = image_lab.catalog.image(name)
-    assert image.labels[LABEL_LOCK] == lock_hash(requirement_files(spec), "cpu")
+    assert image.labels[LABEL_LOCK] == lock_hash(requirement_files(spec, image_lab.request.root), "cpu")
     assert image.attrs["Config"]["User"] == "1000:100"
     # The CA bundle and wheelhouse live only in the discarded `install` stage: no layer of the
     # final image was made by a step that copied or read /build.
