@@ -53,8 +53,11 @@ def _load(path: Path) -> tuple[Cohort, Curriculum]:
     from study_group.curriculum import load_curriculum
     from study_group.errors import InputError
 
+    curriculum = load_curriculum()
+    for warning in curriculum.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     try:
-        return load_cohort(path, load_curriculum()), load_curriculum()
+        return load_cohort(path, curriculum), curriculum
     except InputError as exc:
         _fail(f"{len(exc.problems)} problem(s); nothing was written:\n{exc}", 2)
 
@@ -288,8 +291,10 @@ def sync(
     typer.echo(
         f"posts: {report.scheduled} scheduled, {report.deleted} deleted, {report.deferred} later (beyond {cohort.slack.schedule_horizon_days} days), {report.uncertain} unanswered (reconciled), {report.expired} expired"
     )
+    for problem in setup.problems:
+        typer.echo(f"  unfinished: {problem}")
     for failure in report.failed:
-        typer.echo(f"  failed: {failure}", err=True)
+        typer.echo(f"  failed: {failure}")
     typer.echo(f"Slack API calls: {summary['api_calls']}")
 
 

@@ -3,6 +3,7 @@ questions and chapter 1's algorithmic problems, all read from the one source the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Curriculum:
     # are written in parallel, and a cohort may plan weeks for one announced but not yet written.
     sections: set[str]
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # curriculum files that could not be read
 
     def describe_chapters(self) -> str:
         return ", ".join(str(n) for n in sorted(self.chapters)) or "none"
@@ -64,9 +66,32 @@ def load_problems(exercises_dir: Path) -> list[Problem]:
 
 
 def load_curriculum() -> Curriculum:
+    """The curriculum as it is on disk now (re-read only when a file changed)."""
     from arena.paths import EXERCISES_DIR
-    from exercises.framework.registry import all_chapters, section_ids
 
-    chapters = {c.number: c for c in all_chapters()}
-    sections = set(section_ids()) | {s for c in chapters.values() for d in c.discussions for s in d.sections}
-    return Curriculum(chapters, sections, load_problems(EXERCISES_DIR))
+    patterns = ("ch*_*/chapter.yaml", "ch*_*/s*_*/source.md", "ch1_*/s*_*/problems.yaml")
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for pattern in patterns for p in sorted(EXERCISES_DIR.glob(pattern)))
+    return _read_curriculum(stamp)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_curriculum(stamp: tuple[tuple[str, int], ...]) -> Curriculum:
+    """Read the curriculum, skipping (with a warning) any file another author left broken, so one
+    half-written section never stops an organiser's cohort."""
+    from arena.paths import EXERCISES_DIR
+    from exercises.framework.registry import chapter_paths, get_chapter, section_ids
+    from exercises.framework.source import SourceError
+
+    warnings = []
+    chapters = {}
+    for number in chapter_paths():
+        try:
+            chapters[number] = get_chapter(number)
+        except (SourceError, yaml.YAMLError, OSError) as exc:
+            warnings.append(f"chapter {number} skipped: {exc}")
+    sections = {s for c in chapters.values() for d in c.discussions for s in d.sections}
+    try:
+        sections |= set(section_ids())
+    except (SourceError, yaml.YAMLError, OSError) as exc:
+        warnings.append(f"section sources skipped, using chapter.yaml sections only: {exc}")
+    return Curriculum(chapters, sections, load_problems(EXERCISES_DIR), warnings)

@@ -215,8 +215,8 @@ def _bookmarks(conn: sqlite3.Connection, slack: Slack, cohort: Cohort, key: str,
 def apply_setup(conn: sqlite3.Connection, slack: Slack, cohort: Cohort) -> SetupReport:
     """Resolve users, then each channel: create or adopt, invite, topic, bookmarks.
 
-    A dropped connection stops the run (MaybeProcessed propagates) after recording what was
-    certainly done; every step is safe to repeat, so the organiser just runs it again.
+    A step whose answer was lost (MaybeProcessed) is noted and skipped, recording only what was
+    certainly done; every step is safe to repeat, so the next run finishes it.
     """
     report = SetupReport()
     resolve_users(conn, slack, report)
@@ -224,15 +224,18 @@ def apply_setup(conn: sqlite3.Connection, slack: Slack, cohort: Cohort) -> Setup
     members = desired_members(conn)
     for ch in conn.execute("SELECT * FROM channel ORDER BY key").fetchall():
         key = ch["key"]
-        cid = ch["channel_id"] or _channel_id(conn, slack, cohort, key, ch["name"], report)
-        _invite(conn, slack, key, cid, members.get(key, []), report)
-        topic = _topic(cohort, key, conn)
-        if ch["topic_sha"] != _sha(topic):
-            slack.call("conversations.setTopic", channel=cid, topic=topic)
-            with transaction(conn):
-                conn.execute("UPDATE channel SET topic_sha=? WHERE key=?", (_sha(topic), key))
-            report.topics += 1
-        _bookmarks(conn, slack, cohort, key, cid, report)
+        try:
+            cid = ch["channel_id"] or _channel_id(conn, slack, cohort, key, ch["name"], report)
+            _invite(conn, slack, key, cid, members.get(key, []), report)
+            topic = _topic(cohort, key, conn)
+            if ch["topic_sha"] != _sha(topic):
+                slack.call("conversations.setTopic", channel=cid, topic=topic)
+                with transaction(conn):
+                    conn.execute("UPDATE channel SET topic_sha=? WHERE key=?", (_sha(topic), key))
+                report.topics += 1
+            _bookmarks(conn, slack, cohort, key, cid, report)
+        except MaybeProcessed as exc:
+            report.problems.append(f"#{ch['name']}: {exc}; the next run finishes it")
     return report
 
 
