@@ -7,6 +7,7 @@ Every stream here goes through `check`, which turns such a chunk into `StreamErr
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 Chunk = Mapping[str, Any]
+BUILD_LOG_TAIL = 15
 
 
 class StreamError(RuntimeError):
@@ -31,15 +33,23 @@ def check(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
 
 
 def follow_build(chunks: Iterable[Chunk], console: Console) -> str:
-    """Print the build log as it comes and return the built image's ID."""
+    """Print the build log as it comes and return the built image's ID.
+
+    A failed step's error names only the command; the log lines before it (pip's reason, say)
+    go into the exception too, so a quiet caller such as a test still sees why."""
     image_id = ""
-    for chunk in check(chunks):
-        if text := chunk.get("stream"):
-            console.out(text.rstrip("\n"), highlight=False)
-        elif isinstance(chunk.get("aux"), Mapping) and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
-        elif status := chunk.get("status"):
-            console.out(status, highlight=False)
+    tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
+    try:
+        for chunk in check(chunks):
+            if text := chunk.get("stream"):
+                tail.extend(text.rstrip("\n").splitlines())
+                console.out(text.rstrip("\n"), highlight=False)
+            elif isinstance(chunk.get("aux"), Mapping) and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            elif status := chunk.get("status"):
+                console.out(status, highlight=False)
+    except StreamError as exc:
+        raise StreamError("\n".join([str(exc), "--- last lines of the build log ---", *tail])) from None
     if not image_id:
         raise StreamError("the build stream ended without reporting an image ID")
     return image_id

@@ -203,8 +203,12 @@ def test_in_band_push_errors_raise() -> None:
 def test_build_stream_returns_the_image_id_or_raises() -> None:
     ok = [{"stream": "Step 1/1 : FROM x\n"}, {"aux": {"ID": "sha256:abc"}}, {"stream": "Successfully built abc\n"}]
     assert stream.follow_build(ok, QUIET) == "sha256:abc"
-    with pytest.raises(stream.StreamError, match="returned a non-zero code"):
-        stream.follow_build([{"errorDetail": {"message": "The command … returned a non-zero code: 1"}}], QUIET)
+    failed = [
+        {"stream": "ERROR: Package 'soupsieve' requires a different Python: 3.11.2 not in '>=3.11.5'\n"},
+        {"errorDetail": {"message": "The command … returned a non-zero code: 1"}},
+    ]
+    with pytest.raises(stream.StreamError, match=r"(?s)returned a non-zero code.*requires a different Python"):
+        stream.follow_build(failed, QUIET)
     with pytest.raises(stream.StreamError, match="without reporting an image ID"):
         stream.follow_build([{"stream": "…"}], QUIET)
 
