@@ -7,7 +7,6 @@ changes: Sphinx then skips unchanged pages and jupyter-cache never re-executes t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import yaml
@@ -15,9 +14,8 @@ import yaml
 from arena.book import pages
 from arena.book.pages import ChapterEntry
 from arena.paths import BOOK_DIR
-from exercises.framework import book_page
+from exercises.framework import book_page, generate
 from exercises.framework.capstone import load_capstone
-from exercises.framework.generate import LEARNER_NOTEBOOK
 from exercises.framework.registry import chapter_paths, get_chapter, get_section, section_paths
 from exercises.framework.source import Section
 
@@ -34,14 +32,6 @@ def write_if_changed(path: Path, text: str) -> bool:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return True
-
-
-def copy_if_changed(source: Path, target: Path) -> bool:
-    if target.exists() and target.read_bytes() == source.read_bytes():
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
     return True
 
 
@@ -87,7 +77,10 @@ def write_pages(entries: list[ChapterEntry], root: Path = BOOK_DIR / GENERATED) 
         for section in entry.sections:
             page = folder / f"{section.folder.name}.md"
             write_if_changed(page, book_page.page_text(section))
-            copy_if_changed(section.folder / LEARNER_NOTEBOOK, folder / book_page.learner_download_name(section))
+            # The learner notebook exactly as `arena generate` writes it (CI keeps the committed
+            # copy identical), so a section whose notebook is not generated yet still builds.
+            learner = generate.notebook_text(generate.learner_notebook(section))
+            write_if_changed(folder / book_page.learner_download_name(section), learner)
             section_files.append({"file": _page(page)})
         if section_files:
             chapter["sections"] = section_files
