@@ -13,7 +13,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from study_group.curriculum import Curriculum
 from study_group.errors import InputError, Problem
@@ -59,11 +59,12 @@ class Meeting(_Strict):
     max_group_size: int = Field(ge=2)
     slot_step_minutes: int = Field(default=30, ge=15, le=120)
 
-    @model_validator(mode="after")
-    def _sizes(self) -> Meeting:
-        if self.min_group_size > self.max_group_size:
-            raise ValueError("min_group_size is larger than max_group_size")
-        return self
+    @field_validator("max_group_size")
+    @classmethod
+    def _sizes(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("min_group_size", 0):
+            raise ValueError("is smaller than min_group_size")
+        return value
 
 
 class Talk(_Strict):

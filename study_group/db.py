@@ -46,6 +46,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA secure_delete = ON")  # forgotten personal data is overwritten, not left in free pages
         migrate(conn)
     finally:
         os.umask(old_umask)

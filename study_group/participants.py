@@ -155,4 +155,5 @@ def forget(conn: sqlite3.Connection, email: str) -> int:
             conn.execute(
                 "UPDATE outbox SET text='[redacted]', state=?, updated_at=? WHERE id=?", (state, now_iso(), row["id"])
             )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old pages leave the write-ahead log too
     return int(pid)
