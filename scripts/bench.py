@@ -35,21 +35,21 @@ def run_area_benchmarks(only: str | None, quick: bool) -> list[tuple[str, int]]:
     return outcomes
 
 
-def time_notebooks(sections: list[str] | None) -> list[dict]:
+def time_notebooks(sections: list[str] | None, size: str) -> list[dict]:
     from nbclient import NotebookClient
 
     from exercises.framework import generate
     from exercises.framework.registry import all_sections
 
-    os.environ["ARENA_CONFIG"] = "default"
+    os.environ["ARENA_CONFIG"] = size
     os.environ.setdefault("MPLBACKEND", "Agg")
     rows = []
-    print("\n=== notebooks at the default config (solutions filled in) ===", flush=True)
+    print(f"\n=== notebooks at the {size} config (solutions filled in) ===", flush=True)
     print(f"{'section':<8} {'budget min':>10} {'measured min':>13}  verdict", flush=True)
     for section in all_sections():
         if sections and section.id not in sections:
             continue
-        budget = section.meta.manifest.cpu_minutes_default
+        budget = section.meta.manifest.cpu_minutes_default  # the manifest states CPU minutes at default
         nb = generate.instructor_notebook(section)
         start = time.perf_counter()
         error = ""
@@ -73,12 +73,13 @@ def main() -> int:
     parser.add_argument("--only", help="one area (book, images, chapter0, ..., study_group) or 'notebooks'")
     parser.add_argument("--quick", action="store_true", help="smallest sensible run of each benchmark")
     parser.add_argument("--sections", nargs="*", help="with --only notebooks: these section ids")
+    parser.add_argument("--config", default="default", choices=["smoke", "default", "full"], help="notebook run size")
     args = parser.parse_args()
     failed = []
     if args.only != "notebooks":
         failed += [area for area, rc in run_area_benchmarks(args.only, args.quick) if rc != 0]
     if args.only in (None, "notebooks"):
-        failed += [f"notebook {r['section']}" for r in time_notebooks(args.sections) if r["error"]]
+        failed += [f"notebook {r['section']}" for r in time_notebooks(args.sections, args.config) if r["error"]]
     if failed:
         print(f"\nbenchmarks that did not run to completion: {', '.join(failed)}")
     return 1 if failed else 0
