@@ -7,6 +7,7 @@ Every stream here goes through `check`, which turns such a chunk into `StreamErr
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class LayerReport:
     digest: str = ""  # the manifest digest a push reports last
 
 
+LAYER_ID = re.compile(r"[0-9a-f]{12}")  # how streams name a layer: its blob digest, shortened
 TRANSFERRED = {"Pushed", "Pull complete", "Download complete"}
 REUSED = {"Already exists", "Layer already exists"}
 
@@ -80,7 +82,7 @@ def follow_layers(chunks: Iterable[Chunk], console: Console) -> LayerReport:
             aux = chunk.get("aux")
             if isinstance(aux, Mapping) and "Digest" in aux:
                 report.digest = aux["Digest"]
-            if not layer or " " in layer or ":" in layer:  # tag-level lines such as "latest: digest: …"
+            if not LAYER_ID.fullmatch(layer):  # tag-level lines: "Pulling from …", "cpu-0.1.0: digest: …"
                 if status:
                     console.out(status, highlight=False)
                 continue
