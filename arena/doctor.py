@@ -109,7 +109,7 @@ def check_torch() -> Check:
         "torch",
         Status.WARN,
         f"torch {torch.__version__}; no GPU (CUDA/MPS) found: smoke and default configs run on CPU",
-        "full configs need a GPU: see the book's 'GPU and containers' guide",
+        "full configs need a GPU: see the Setup page of the book (containers on a GPU machine)",
     )
 
 
