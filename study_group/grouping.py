@@ -84,6 +84,13 @@ def form_groups(
         has_mix = model.new_bool_var(f"mix{g}")
         model.add(has_mix <= sum(var for (pid, gg), var in x.items() if gg == g and pid in experienced))
         mixed.append(has_mix)
+    hint_slots, hint_members = _greedy(learners, leads, feasible, hi_size, lo_size)
+    for (g, s), var in y.items():
+        model.add_hint(var, hint_slots.get(g) == s)
+    for g in used:
+        model.add_hint(used[g], g in hint_slots)
+    for (pid, g), var in x.items():
+        model.add_hint(var, hint_members.get(pid) == g)
     placed = sum(x.values())
     model.maximize(W_PLACED * placed - W_SPREAD * (hi - lo) + W_MIX * sum(mixed))
 
@@ -109,6 +116,31 @@ def form_groups(
     result = GroupingResult(groups, seconds=time.perf_counter() - started, status=solver.status_name(status))
     result.unplaced = _explain(cohort, grid, learners, leads, feasible, groups)
     return result
+
+
+def _greedy(
+    learners: list[Member], leads: list[Member], feasible: dict[int, set[int]], hi_size: int, lo_size: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """A quick first answer to start the solver from (its own first solutions are poor at scale):
+    each facilitator in turn takes the slot most free learners can attend, least flexible first."""
+    slots: dict[int, int] = {}
+    assigned: dict[int, int] = {}
+    for g, lead in sorted(enumerate(leads), key=lambda item: len(feasible[item[1].id])):
+        free = [p for p in learners if p.id not in assigned]
+        best = max(
+            feasible[lead.id],
+            key=lambda s: (sum(s in feasible[p.id] for p in free), -s),
+            default=None,
+        )
+        if best is None:
+            continue
+        takers = sorted((p for p in free if best in feasible[p.id]), key=lambda p: (len(feasible[p.id]), p.id))[
+            :hi_size
+        ]
+        if len(takers) >= lo_size:
+            slots[g] = best
+            assigned.update((p.id, g) for p in takers)
+    return slots, assigned
 
 
 def _distinct_slots(grid: SlotGrid, feasible: dict[int, set[int]]) -> dict[int, set[int]]:

@@ -13,6 +13,7 @@ import heapq
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -65,14 +66,43 @@ def pair_week(
         best = heapq.nlargest(NEIGHBOURS, ((weight(a, b), b) for b in ids if b != a))
         graph.add_weighted_edges_from((a, b, w) for w, b in best)
     matching = nx.max_weight_matching(graph, maxcardinality=True)
-    groups = [tuple(sorted(edge)) for edge in matching]
+    groups: list[tuple[int, ...]] = [tuple(sorted(edge)) for edge in matching]
     left = [i for i in ids if not any(i in g for g in groups)]
-    for odd in left:  # with an odd count exactly one is left; join the pair that suits them best
-        if not groups:
-            break
-        best_i = max(range(len(groups)), key=lambda i: sum(weight(odd, x) for x in groups[i]))
-        groups[best_i] = tuple(sorted((*groups[best_i], odd)))
-    pairs = [Pairing(g, min(overlap(a, b) for a, b in combinations(g, 2))) for g in sorted(groups)]
+    if left and groups:  # an odd count leaves exactly one: make a trio rather than a bye
+        groups = _trio(left[0], groups, weight, lambda a, b: met[frozenset((a, b))] == 0)
+    pairs = [Pairing(tuple(sorted(g)), min(overlap(a, b) for a, b in combinations(g, 2))) for g in groups]
+    pairs.sort(key=lambda p: p.members)
     repeats = sum(1 for p in pairs for a, b in combinations(p.members, 2) if met[frozenset((a, b))])
     skipped = sorted(m.id for m in members if m.role == "learner" and m.pairing_opt_out)
     return PairRound(week, pairs, time.perf_counter() - started, repeats, skipped)
+
+
+def _trio(
+    odd: int, groups: list[tuple[int, ...]], weight: Callable[[int, int], int], fresh: Callable[[int, int], bool]
+) -> list[tuple[int, ...]]:
+    """Add the odd one out to a pair where they know nobody; failing that, let them swap with
+    someone who can join another pair as a stranger; failing that, the best-weighted pair."""
+
+    def score(member: int, group: tuple[int, ...]) -> int:
+        return sum(weight(member, x) for x in group)
+
+    options = [i for i, g in enumerate(groups) if all(fresh(odd, x) for x in g)]
+    if options:
+        best = max(options, key=lambda i: score(odd, groups[i]))
+        return [(*g, odd) if i == best else g for i, g in enumerate(groups)]
+    swaps = [
+        (score(odd, (partner,)) + score(moved, groups[j]), i, moved, j)
+        for i, (a, b) in enumerate(groups)
+        for moved, partner in ((a, b), (b, a))
+        if fresh(odd, partner)
+        for j, other in enumerate(groups)
+        if j != i and all(fresh(moved, x) for x in other)
+    ]
+    if swaps:
+        _, i, moved, j = max(swaps)
+        out = list(groups)
+        out[i] = (*(x for x in groups[i] if x != moved), odd)
+        out[j] = (*groups[j], moved)
+        return out
+    best = max(range(len(groups)), key=lambda i: score(odd, groups[i]))
+    return [(*g, odd) if i == best else g for i, g in enumerate(groups)]

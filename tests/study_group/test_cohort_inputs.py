@@ -145,7 +145,7 @@ def test_a_bad_roster_row_leaves_an_existing_store_untouched(env) -> None:  # ty
     roster = env.cohort.with_name("roster.csv")
     lines = roster.read_text().splitlines()
     lines[-1] = lines[-1].replace("@example.org", "")
-    roster.write_text("\n".join(lines + [lines[1].replace("person000", "new-person")]) + "\n")
+    roster.write_text("\n".join([*lines, lines[1].replace("person000", "new-person")]) + "\n")
     result = env.run("import", env.c)
     assert result.exit_code == 2 and f"roster.csv:{len(lines)}: email" in result.output
     import sqlite3

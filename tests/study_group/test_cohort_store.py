@@ -74,13 +74,17 @@ def test_participant_export_and_forget(prepared) -> None:  # type: ignore[no-unt
     assert "pass --yes" in preview.output
     assert conn.execute("SELECT email FROM participant WHERE id=?", (person["id"],)).fetchone()[0] == email
 
-    counts_before = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("participant", "pair", "membership")]
+    counts_before = [
+        conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("participant", "pair", "membership")
+    ]
     result = env.run("participant", "forget", email, env.c, "--yes")
     assert result.exit_code == 0, result.output
     row = conn.execute("SELECT * FROM participant WHERE id=?", (person["id"],)).fetchone()
     assert (row["email"], row["name"], row["slack_id"], row["timezone"]) == (None, None, None, None)
     assert row["status"] == "forgotten" and row["respondent_key"] == person["respondent_key"]
-    counts_after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("participant", "pair", "membership")]
+    counts_after = [
+        conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("participant", "pair", "membership")
+    ]
     assert counts_after == counts_before, "aggregates must survive"
     assert conn.execute("SELECT count(*) FROM availability WHERE participant_id=?", (person["id"],)).fetchone()[0] == 0
     conn.close()
@@ -94,4 +98,3 @@ def test_participant_export_and_forget(prepared) -> None:  # type: ignore[no-unt
     assert not any(person["slack_id"] in m["text"] for m in env.slack.scheduled.values())
     assert name not in env.run("outbox", "list", env.c).output
     assert "no participant" in env.run("participant", "export", email, env.c).output
-
