@@ -195,13 +195,13 @@ def pairs(
 
 def _wanted_posts(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum) -> dict[str, list[Post]]:
     from study_group.assignments import saved_groups, saved_rounds
-    from study_group.content import plan_content, plan_pair_posts
+    from study_group.content import plan_content, plan_pair_posts, spread_bursts
     from study_group.participants import active_members
 
     members = {m.id: m for m in active_members(conn)}
     groups = [g.number for g in saved_groups(conn)]
     return {
-        "content": plan_content(cohort, curriculum, groups),
+        "content": spread_bursts(plan_content(cohort, curriculum, groups)),
         "pairs": plan_pair_posts(cohort, saved_rounds(conn), members) if cohort.pairing.enabled else [],
     }
 

@@ -16,6 +16,8 @@ from study_group.pairing import Pairing
 from study_group.participants import Member
 
 ANNOUNCEMENTS = "channel:announcements"
+BURST_WINDOW_S = 300
+BURST_MAX = 30  # Slack: at most 30 messages scheduled to post to one channel within 5 minutes
 
 
 @dataclass(frozen=True)
@@ -132,3 +134,18 @@ def plan_pair_posts(cohort: Cohort, rounds: dict[int, list[Pairing]], members: d
             target = "dm:" + ",".join(str(i) for i in pair.members)
             posts.append(Post("pairs", "pair_intro", target, f"w{week}", int(at.timestamp()), text))
     return posts
+
+
+def spread_bursts(posts: list[Post]) -> list[Post]:
+    """Delay posts that would put more than 30 in one channel within 5 minutes (Slack refuses
+    them with restricted_too_many), by whole windows, keeping their order."""
+    out: list[Post] = []
+    taken: dict[str, list[int]] = {}
+    for post in sorted(posts, key=lambda p: (p.target, p.post_at, p.kind, p.key)):
+        times = taken.setdefault(post.target, [])
+        at = post.post_at
+        while sum(1 for t in times if abs(t - at) < BURST_WINDOW_S) >= BURST_MAX:
+            at += BURST_WINDOW_S
+        times.append(at)
+        out.append(post if at == post.post_at else Post(post.source, post.kind, post.target, post.key, at, post.text))
+    return out
