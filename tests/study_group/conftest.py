@@ -4,6 +4,8 @@ loopback sharing a virtual clock with the CLI (rate-limit waits take no real tim
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 import datetime as dt
 import shutil
 from collections.abc import Iterator
@@ -52,7 +54,19 @@ class Env:
 
 
 @pytest.fixture
-def env(cohort_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def store_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where the test's SQLite store lives: on tmpfs when there is one, since the store fsyncs
+    every transaction (as it must in production) and that dominates the tests' wall time."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        with tempfile.TemporaryDirectory(dir=shm, prefix="cohort-test-") as path:
+            yield Path(path)
+    else:
+        yield tmp_path
+
+
+@pytest.fixture
+def env(cohort_dir: Path, store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -65,7 +79,7 @@ def env(cohort_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     with FakeSlackServer(state) as server:
         monkeypatch.setenv("SLACK_BOT_TOKEN", state.token)
         monkeypatch.setenv("SLACK_API_URL", server.base_url)
-        yield Env(clock, state, server.base_url, cohort_dir / "cohort.yaml", tmp_path / "cohort.sqlite", CliRunner())
+        yield Env(clock, state, server.base_url, cohort_dir / "cohort.yaml", store_dir / "cohort.sqlite", CliRunner())
 
 
 @pytest.fixture
