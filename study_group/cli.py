@@ -217,14 +217,13 @@ def sync(
     from study_group.errors import MaybeProcessed, SlackError
     from study_group.outbox import Fatal, plan_changes, reconcile, record, send
     from study_group.slack_io import MissingToken, connect
-    from study_group.slack_setup import apply_setup, ensure_channel_rows, plan_setup, resolver
+    from study_group.slack_setup import apply_setup, plan_setup, resolver
 
     cohort, curriculum = _load(cohort_file)
     clock = make_clock()
     horizon = cohort.slack.schedule_horizon_days * 86400
     with _store(cohort, db) as conn:
         if not apply:
-            ensure_channel_rows(conn, cohort)
             todo = plan_setup(conn, cohort)
             typer.echo("Plan (nothing is sent without --apply):")
             typer.echo(f"  look up {len(todo.lookups)} Slack users by email")

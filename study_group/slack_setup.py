@@ -104,20 +104,21 @@ def plan_setup(conn: sqlite3.Connection, cohort: Cohort) -> SetupPlan:
         for r in conn.execute("SELECT email FROM participant WHERE status='active' AND slack_id IS NULL ORDER BY id")
     ]
     members = desired_members(conn)
-    channels = conn.execute("SELECT * FROM channel ORDER BY key").fetchall()
-    for ch in channels:
-        if ch["channel_id"] is None:
-            plan.create.append(ch["name"])
-        todo = [u for u in members.get(ch["key"], []) if _done(conn, f"invite:{ch['key']}:{u}") != "done"]
-        if todo or (ch["channel_id"] is None and plan.lookups):
-            plan.invites[ch["name"]] = len(todo)
-        if ch["topic_sha"] != _sha(_topic(cohort, ch["key"], conn)):
-            plan.topics.append(ch["name"])
+    stored = {r["key"]: r for r in conn.execute("SELECT * FROM channel")}
+    for key, name in sorted(channel_names(cohort, [g.number for g in saved_groups(conn)]).items()):
+        row = stored.get(key)
+        if row is None or row["channel_id"] is None:
+            plan.create.append(name)
+        todo = [u for u in members.get(key, []) if _done(conn, f"invite:{key}:{u}") != "done"]
+        if todo:
+            plan.invites[name] = len(todo)
+        if row is None or row["topic_sha"] != _sha(_topic(cohort, key, conn)):
+            plan.topics.append(name)
         missing = [
-            b for b in cohort.slack.bookmarks if _done(conn, f"bookmark:{ch['key']}:{_sha(b.title + b.link)}") != "done"
+            b for b in cohort.slack.bookmarks if _done(conn, f"bookmark:{key}:{_sha(b.title + b.link)}") != "done"
         ]
         if missing:
-            plan.bookmarks[ch["name"]] = len(missing)
+            plan.bookmarks[name] = len(missing)
     return plan
 
 

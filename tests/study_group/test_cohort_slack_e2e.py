@@ -28,6 +28,13 @@ def outbox(env, state: str | None = None) -> list[sqlite3.Row]:  # type: ignore[
     return rows
 
 
+def dump(env) -> list[str]:  # type: ignore[no-untyped-def]
+    conn = sqlite3.connect(env.db)
+    lines = list(conn.iterdump())
+    conn.close()
+    return lines
+
+
 def run_whole_cohort(env) -> None:  # type: ignore[no-untyped-def]
     """Sync weekly (as a cron job would) until the cohort is over, letting Slack post as time passes."""
     for _ in range(16):
@@ -48,10 +55,13 @@ def assert_each_post_once(env) -> None:  # type: ignore[no-untyped-def]
 
 def test_preview_touches_nothing_and_apply_then_reapply_makes_no_calls(prepared) -> None:  # type: ignore[no-untyped-def]
     env = prepared
+    before = dump(env)
     preview = env.run("sync", env.c)
     assert preview.exit_code == 0, preview.output
     assert "create or adopt #arena-s27-announcements" in preview.output
+    assert "content: 88 new posts" in preview.output
     assert env.slack.calls() == 0, "a preview must not call Slack"
+    assert dump(env) == before, "a preview must not change the store"
 
     first = env.run("sync", env.c, "--apply")
     assert first.exit_code == 0, first.output
