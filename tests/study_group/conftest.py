@@ -4,10 +4,10 @@ loopback sharing a virtual clock with the CLI (rate-limit waits take no real tim
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import datetime as dt
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
