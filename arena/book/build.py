@@ -16,7 +16,13 @@ from pathlib import Path
 
 from arena.book import mathjax, sources
 from arena.paths import BOOK_DIR
-from exercises.framework.config import ENV_VAR, Size
+from exercises.framework.config import ENV_VAR, Size, run_size
+from exercises.framework.generate import release_tag
+
+FOOTER = (
+    "ARENA {version}. Every output on these pages was executed at the <code>{config}</code> config when "
+    "this book was built, from <code>exercises/*/source.md</code>, <code>chapter.yaml</code> and <code>book/</code>."
+)
 
 
 def output_dir(config: Size) -> Path:
@@ -40,7 +46,12 @@ def run_jupyter_book(source_path: str, output_path: str, toc_path: str) -> int:
         doctreedir=output / ".doctrees",
         noconfig=True,
         path_config=str(source / "_config.yml"),
-        confoverrides={"external_toc_path": toc.as_posix(), "nitpicky": True, "latex_individualpages": False},
+        confoverrides={
+            "external_toc_path": toc.as_posix(),
+            "nitpicky": True,
+            "latex_individualpages": False,
+            "html_theme_options": {"extra_footer": FOOTER.format(version=release_tag(), config=run_size())},
+        },
         warningiserror=True,
         keep_going=True,
     )
@@ -65,5 +76,6 @@ def build(config: Size, *, sections: list[str] | None = None, output: Path | Non
     `book/_build/<config>` (tests build into a temporary folder).
     """
     out = output or output_dir(config)
+    toc = sources.write_sources(out / "_toc.yml", sections)
     mathjax.ensure()
-    return execute_book(config, out, sources.write_sources(out / "_toc.yml", sections))
+    return execute_book(config, out, toc)

@@ -48,24 +48,34 @@ def build(
     if status != 0:
         typer.echo(f"the book build failed (exit {status}): see the warnings above", err=True)
         raise typer.Exit(status)
-    typer.echo(f"built {builder.html_dir(out) / 'index.html'}; serve it with: arena book serve --config {config}")
+    where = f"--output {out}" if output else f"--config {config}"
+    typer.echo(f"built {builder.html_dir(out) / 'index.html'}; serve it with: arena book serve {where}")
 
 
 @app.command()
 def serve(
     config: str = typer.Option("smoke", "--config", help="Which build to serve."),
     port: int = typer.Option(8000, "--port", help="Port on 127.0.0.1 (0 picks a free one)."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Output folder of the build (default: book/_build/<config>)."
+    ),
 ) -> None:
     """Serve a built book on 127.0.0.1 and print its address."""
     from arena.book.build import html_dir, output_dir
     from arena.book.serve import address, make_server
 
-    site = html_dir(output_dir(_size(config)))
+    site = html_dir(output or output_dir(_size(config)))
     if not (site / "index.html").exists():
         typer.echo(f"error: no {config} build at {site}: run `arena book build --config {config}` first", err=True)
         raise typer.Exit(2)
-    server = make_server(site, port)
-    typer.echo(f"serving the {config} book at {address(server)} (Ctrl-C to stop)")
+    try:
+        server = make_server(site, port)
+    except OSError as exc:
+        typer.echo(
+            f"error: cannot listen on 127.0.0.1:{port} ({exc.strerror}); try another --port, or --port 0", err=True
+        )
+        raise typer.Exit(2) from None
+    typer.echo(f"serving {site} at {address(server)} (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
