@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from study_group.curriculum import Curriculum
 from study_group.errors import InputError, Problem
@@ -30,6 +30,14 @@ def parse_hhmm(value: str) -> dt.time:
         raise ValueError(f"'{value}' is not a 24-hour HH:MM time")
     hours, minutes = value.split(":")
     return dt.time(int(hours), int(minutes))
+
+
+def _hhmm(value: str) -> str:
+    parse_hhmm(value)
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm)]
 
 
 def check_zone(value: str) -> str:
@@ -79,12 +87,10 @@ class ReadingGroup(_Strict):
     """A weekly whole-cohort session discussing the week's papers."""
 
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    time: str
+    time: HHMM
     minutes: int = Field(default=60, ge=15)
     weeks: list[int] | None = Field(default=None, description="Cohort weeks with a session; all when omitted")
     link: str | None = None
-
-    _time = field_validator("time")(lambda v: parse_hhmm(v) and v)
 
 
 class Bookmark(_Strict):
@@ -99,13 +105,11 @@ class SlackLayout(_Strict):
     announcements: str = "announcements"
     group_channel: str = Field(default="group-{n:02d}", description="Suffix; {n} is the group number")
     private_groups: bool = False
-    post_time: str = Field(default="09:00", description="Local time of the weekly posts, on the week's first day")
+    post_time: HHMM = Field(default="09:00", description="Local time of the weekly posts, on the week's first day")
     talk_reminder_minutes: int = Field(default=60, ge=5)
     schedule_horizon_days: int = Field(default=14, ge=1, le=SLACK_MAX_SCHEDULE_DAYS)
     bookmarks: list[Bookmark] = []
     api_base_url: str | None = Field(default=None, description="For GovSlack or a test server; env SLACK_API_URL wins")
-
-    _time = field_validator("post_time")(lambda v: parse_hhmm(v) and v)
 
     @field_validator("channel_prefix")
     @classmethod
@@ -125,18 +129,14 @@ class Survey(_Strict):
     url: str
     week: int = Field(default=0, ge=0)
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "fri"
-    time: str = "16:00"
-
-    _time = field_validator("time")(lambda v: parse_hhmm(v) and v)
+    time: HHMM = "16:00"
 
 
 class Pairing(_Strict):
     enabled: bool = True
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
-    time: str = "09:30"
+    time: HHMM = "09:30"
     seed: int = 7
-
-    _time = field_validator("time")(lambda v: parse_hhmm(v) and v)
 
 
 class Problems(_Strict):
@@ -144,16 +144,14 @@ class Problems(_Strict):
 
     every_weeks: int = Field(default=4, ge=1)
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "wed"
-    time: str = "12:00"
-
-    _time = field_validator("time")(lambda v: parse_hhmm(v) and v)
+    time: HHMM = "12:00"
 
 
 class Cohort(_Strict):
     name: str
     slug: str
     start_date: dt.date
-    timezone: str
+    timezone: Annotated[str, AfterValidator(check_zone)]
     roster: str = Field(description="CSV path, relative to the cohort file")
     meeting: Meeting
     facilitators: list[str] = Field(min_length=1, description="Emails; each must be on the roster")
@@ -166,8 +164,6 @@ class Cohort(_Strict):
     problems: Problems = Problems()
     grouping_seed: int = 1
     grouping_time_limit_s: float = Field(default=10.0, gt=0)
-
-    _tz = field_validator("timezone")(lambda v: check_zone(v))
 
     @field_validator("slug")
     @classmethod
@@ -195,10 +191,6 @@ class Cohort(_Strict):
     def day_in_week(self, week: int, weekday: str) -> dt.date:
         start = self.week_start(week)
         return start + dt.timedelta(days=(WEEKDAYS.index(weekday) - start.weekday()) % 7)
-
-    def meeting_dates(self) -> list[dt.date]:
-        """The first day of every cohort week: one meeting date per week for each weekday offset."""
-        return [self.week_start(w.week) for w in self.weeks]
 
 
 def _check_cross(cohort: Cohort, curriculum: Curriculum, doc: LocatedYaml) -> list[Problem]:

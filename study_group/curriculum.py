@@ -21,7 +21,7 @@ class Problem(BaseModel):
     statement: str
 
 
-@dataclass
+@dataclass(frozen=True)  # shared through a cache: never mutated
 class Curriculum:
     chapters: dict[int, Chapter]
     # Sections with a source on disk plus those chapter.yaml discussions already name: sections

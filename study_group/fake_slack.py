@@ -6,7 +6,7 @@ name_taken, already_in_channel, channel_not_found, not_in_channel, invalid_auth,
 invalid_scheduled_message_id), rate-limits per method tier with HTTP 429 and Retry-After, and can
 be told to fail the next call to a method in one of three ways: 429, an error code, or
 "process the request, then drop the connection" (the case that makes blind retries double-post).
-Used by the tests, the benchmark and organisers rehearsing a cohort (`arena cohort fake-slack`).
+Used by the tests and the benchmark.
 """
 
 from __future__ import annotations

@@ -55,10 +55,6 @@ class Changes:
     cancelled: list[int] = field(default_factory=list)
     unchanged: int = 0
 
-    @property
-    def empty(self) -> bool:
-        return not (self.new or self.edited or self.cancelled)
-
 
 def plan_changes(conn: sqlite3.Connection, slug: str, source: str, posts: Iterable[Post], now: float) -> Changes:
     """Diff the posts a module wants now against the rows it enqueued before. Writes nothing."""

@@ -30,10 +30,6 @@ class SetupPlan:
     topics: list[str] = field(default_factory=list)
     bookmarks: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.lookups or self.create or self.invites or self.topics or self.bookmarks)
-
 
 @dataclass
 class SetupReport:

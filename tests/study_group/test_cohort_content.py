@@ -3,6 +3,7 @@ Slack's per-channel burst limit."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from study_group.config import load_cohort
@@ -25,9 +26,8 @@ def test_discussion_posts_carry_the_chapter_readings_and_questions() -> None:
 
 
 def test_problems_are_posted_every_four_weeks_and_skipped_when_absent(tmp_path: Path) -> None:
-    curriculum = load_curriculum()
+    curriculum = replace(load_curriculum(), problems=[])
     cohort = load_cohort(SAMPLE, curriculum)
-    curriculum.problems = []
     assert not [p for p in plan_content(cohort, curriculum, [1]) if p.kind == "problem"]
     section = tmp_path / "ch1_transformers" / "s6_problems"
     section.mkdir(parents=True)
@@ -38,7 +38,7 @@ def test_problems_are_posted_every_four_weeks_and_skipped_when_absent(tmp_path: 
     )
     (tmp_path / "ch1_transformers" / "s7_broken").mkdir()
     (tmp_path / "ch1_transformers" / "s7_broken" / "problems.yaml").write_text("problems: [unclosed\n")
-    curriculum.problems = load_problems(tmp_path)
+    curriculum = replace(curriculum, problems=load_problems(tmp_path))
     assert [p.title for p in curriculum.problems] == [f"Problem {i}" for i in range(5)]
     posted = [p for p in plan_content(cohort, curriculum, [1]) if p.kind == "problem"]
     assert [p.key for p in posted] == ["w1", "w5", "w9"]

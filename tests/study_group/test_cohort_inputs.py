@@ -19,7 +19,7 @@ HEADER = (
 )
 
 
-def problems_of(call) -> list[str]:  # type: ignore[no-untyped-def]
+def problems_of(call) -> list[str]:
     with pytest.raises(InputError) as info:
         call()
     return [str(p) for p in info.value.problems]
@@ -127,7 +127,7 @@ def test_availability_parsing() -> None:
         parse_availability("evenings")
 
 
-def test_bad_files_write_nothing(env) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_write_nothing(env) -> None:
     roster = env.cohort.with_name("roster.csv")
     roster.write_text(roster.read_text().replace("Europe/London", "Europe/Londres", 1))
     result = env.run("import", env.c)
@@ -139,7 +139,7 @@ def test_bad_files_write_nothing(env) -> None:  # type: ignore[no-untyped-def]
     assert not env.db.exists() and env.slack.calls() == 0
 
 
-def test_a_bad_roster_row_leaves_an_existing_store_untouched(env) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_roster_row_leaves_an_existing_store_untouched(env) -> None:
     assert env.run("import", env.c).exit_code == 0
     before = env.db.read_bytes()
     roster = env.cohort.with_name("roster.csv")

@@ -27,7 +27,7 @@ def cohort() -> Cohort:
     return load_cohort(Path(__file__).parents[2] / "study_group/samples/cohort.yaml", load_curriculum())
 
 
-def members_of(people) -> list[Member]:  # type: ignore[no-untyped-def]
+def members_of(people) -> list[Member]:
     return [
         Member(i, p.name, p.timezone, p.role, p.experience, p.pairing_opt_out, None, p.availability)
         for i, p in enumerate(people)

@@ -18,7 +18,7 @@ class Crash(BaseException):
     """The process dying (kill -9, power cut): no handler runs, nothing more is written."""
 
 
-def outbox(env, state: str | None = None) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+def outbox(env, state: str | None = None) -> list[sqlite3.Row]:
     conn = sqlite3.connect(env.db)
     conn.row_factory = sqlite3.Row
     rows = conn.execute(
@@ -28,14 +28,14 @@ def outbox(env, state: str | None = None) -> list[sqlite3.Row]:  # type: ignore[
     return rows
 
 
-def dump(env) -> list[str]:  # type: ignore[no-untyped-def]
+def dump(env) -> list[str]:
     conn = sqlite3.connect(env.db)
     lines = list(conn.iterdump())
     conn.close()
     return lines
 
 
-def run_whole_cohort(env) -> None:  # type: ignore[no-untyped-def]
+def run_whole_cohort(env) -> None:
     """Sync weekly (as a cron job would) until the cohort is over, letting Slack post as time passes."""
     for _ in range(16):
         result = env.run("sync", env.c, "--apply")
@@ -44,7 +44,7 @@ def run_whole_cohort(env) -> None:  # type: ignore[no-untyped-def]
         env.slack.deliver_due()
 
 
-def assert_each_post_once(env) -> None:  # type: ignore[no-untyped-def]
+def assert_each_post_once(env) -> None:
     posted = Counter((m["channel"], m["text"]) for m in env.slack.posted)
     duplicates = {k: n for k, n in posted.items() if n > 1}
     assert not duplicates, f"posted more than once: {list(duplicates)[:3]}"
@@ -53,7 +53,7 @@ def assert_each_post_once(env) -> None:  # type: ignore[no-untyped-def]
     assert not env.slack.scheduled, "messages left scheduled after the cohort ended"
 
 
-def test_preview_touches_nothing_and_apply_then_reapply_makes_no_calls(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_preview_touches_nothing_and_apply_then_reapply_makes_no_calls(prepared) -> None:
     env = prepared
     before = dump(env)
     preview = env.run("sync", env.c)
@@ -77,7 +77,7 @@ def test_preview_touches_nothing_and_apply_then_reapply_makes_no_calls(prepared)
     assert "Slack API calls: 0" in second.output
 
 
-def test_whole_cohort_posts_everything_exactly_once(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_whole_cohort_posts_everything_exactly_once(prepared) -> None:
     run_whole_cohort(prepared)
     assert_each_post_once(prepared)
     kinds = Counter(r["kind"] for r in outbox(prepared, "scheduled"))
@@ -85,7 +85,7 @@ def test_whole_cohort_posts_everything_exactly_once(prepared) -> None:  # type: 
     assert kinds["survey_weekly"] == 12 and kinds["discussion"] == 12 * 5
 
 
-def test_dropped_connection_after_processing_is_reconciled_not_resent(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_connection_after_processing_is_reconciled_not_resent(prepared) -> None:
     env = prepared
     for _ in range(3):
         env.slack.fail_next("chat.scheduleMessage", "drop")
@@ -102,7 +102,7 @@ def test_dropped_connection_after_processing_is_reconciled_not_resent(prepared) 
     assert sum(env.slack.calls(m) for m in ("chat.scheduledMessages.list",)) >= 1
 
 
-def test_rate_limit_is_honoured_with_retry_after_on_virtual_time(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_is_honoured_with_retry_after_on_virtual_time(prepared) -> None:
     env = prepared
     env.slack.fail_next("chat.scheduleMessage", "ratelimit:17")
     env.slack.fail_next("users.lookupByEmail", "ratelimit:5")
@@ -116,12 +116,12 @@ def test_rate_limit_is_honoured_with_retry_after_on_virtual_time(prepared) -> No
     assert_each_post_once(env)
 
 
-def test_crash_mid_run_is_repaired_by_reconcile(prepared, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_crash_mid_run_is_repaired_by_reconcile(prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     env = prepared
     real_call = slack_io.Slack.call
     seen = {"n": 0}
 
-    def crash_after_some_posts(self, method, **params):  # type: ignore[no-untyped-def]
+    def crash_after_some_posts(self, method, **params):
         answer = real_call(self, method, **params)
         if method == "chat.scheduleMessage":
             seen["n"] += 1
@@ -143,7 +143,7 @@ def test_crash_mid_run_is_repaired_by_reconcile(prepared, monkeypatch: pytest.Mo
     assert_each_post_once(env)
 
 
-def test_edited_post_is_deleted_and_rescheduled(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_edited_post_is_deleted_and_rescheduled(prepared) -> None:
     env = prepared
     assert env.run("sync", env.c, "--apply").exit_code == 0
     old = [m for m in env.slack.scheduled.values() if "Week 2: Optimisers and autodiff" in m["text"]]
@@ -163,7 +163,7 @@ def test_edited_post_is_deleted_and_rescheduled(prepared) -> None:  # type: igno
     assert_each_post_once(env)
 
 
-def test_removed_talk_is_cancelled_in_slack(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_removed_talk_is_cancelled_in_slack(prepared) -> None:
     env = prepared
     env.clock.advance(3 * WEEK)  # the first talk (24 March) is now within the horizon
     assert env.run("sync", env.c, "--apply").exit_code == 0
@@ -175,7 +175,7 @@ def test_removed_talk_is_cancelled_in_slack(prepared) -> None:  # type: ignore[n
     assert not any("What interpretability" in m["text"] for m in env.slack.scheduled.values())
 
 
-def test_existing_channel_and_members_are_adopted(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_existing_channel_and_members_are_adopted(prepared) -> None:
     env = prepared
     from study_group.fake_slack import Channel
 
@@ -189,7 +189,7 @@ def test_existing_channel_and_members_are_adopted(prepared) -> None:  # type: ig
     assert env.run("sync", env.c, "--apply").output.count("Slack API calls: 0") == 1
 
 
-def test_bad_token_fails_cleanly_without_leaking_it(prepared, monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_bad_token_fails_cleanly_without_leaking_it(prepared, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     env = prepared
     secret = "xoxb-wrong-7d2a-very-secret"
     monkeypatch.setenv("SLACK_BOT_TOKEN", secret)
@@ -201,7 +201,7 @@ def test_bad_token_fails_cleanly_without_leaking_it(prepared, monkeypatch: pytes
     assert secret.encode() not in env.db.read_bytes()
 
 
-def test_token_never_reaches_logs_output_or_store(prepared, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_token_never_reaches_logs_output_or_store(prepared, caplog) -> None:
     env = prepared
     caplog.set_level("DEBUG")
     env.slack.fail_next("chat.scheduleMessage", "drop")
@@ -213,7 +213,7 @@ def test_token_never_reaches_logs_output_or_store(prepared, caplog) -> None:  # 
         assert env.slack.token not in blob
 
 
-def test_missing_token_is_refused_before_any_call(prepared, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_missing_token_is_refused_before_any_call(prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     env = prepared
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     result = env.run("sync", env.c, "--apply")
@@ -221,7 +221,7 @@ def test_missing_token_is_refused_before_any_call(prepared, monkeypatch: pytest.
     assert env.slack.calls() == 0
 
 
-def test_slack_errors_are_recorded_and_retried_on_the_next_run(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_slack_errors_are_recorded_and_retried_on_the_next_run(prepared) -> None:
     env = prepared
     env.slack.fail_next("chat.scheduleMessage", "restricted_too_many")
     env.slack.fail_next("chat.scheduleMessage", "time_too_far")
@@ -233,7 +233,7 @@ def test_slack_errors_are_recorded_and_retried_on_the_next_run(prepared) -> None
     assert_each_post_once(env)
 
 
-def test_deleted_channel_gives_channel_not_found_not_a_crash(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_channel_gives_channel_not_found_not_a_crash(prepared) -> None:
     env = prepared
     assert env.run("sync", env.c, "--apply").exit_code == 0
     env.clock.advance(2 * WEEK)  # week 3 and 4's discussion posts for group 1 come due
@@ -244,7 +244,7 @@ def test_deleted_channel_gives_channel_not_found_not_a_crash(prepared) -> None: 
     assert "channel_not_found" in result.output
 
 
-def test_maybe_processed_is_what_a_drop_raises(env) -> None:  # type: ignore[no-untyped-def]
+def test_maybe_processed_is_what_a_drop_raises(env) -> None:
     client = slack_io.Slack(env.slack.token, env.base_url, env.clock)
     env.slack.fail_next("auth.test", "drop")
     with pytest.raises(MaybeProcessed):

@@ -57,7 +57,7 @@ def test_a_failing_migration_is_rolled_back(tmp_path: Path, monkeypatch: pytest.
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
 
 
-def test_participant_export_and_forget(prepared) -> None:  # type: ignore[no-untyped-def]
+def test_participant_export_and_forget(prepared) -> None:
     env = prepared
     assert env.run("sync", env.c, "--apply").exit_code == 0
     conn = sqlite3.connect(env.db)
