@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import arena
 from arena import pins as pins_mod
-from arena.images import catalog, engine, lab, lint, stream, tags
+from arena.images import catalog, engine, lab, lint, sandbox, stream, tags
 from arena.images.cli import app
 from arena.images.context import CA_BUNDLE, BuildInputs, build_context, members, pinned, requirement_files, wheels_for
 from arena.paths import IMAGES_DIR, REPO_ROOT
@@ -365,3 +365,10 @@ def test_devcontainer_uses_this_releases_image() -> None:
     owner = arena.REPOSITORY.split("/")[0]
     assert config["image"] == f"ghcr.io/{owner}/arena-ch1:cuda-{arena.__version__}"
     assert "--shm-size=8g" in config["runArgs"] and config["remoteUser"] == "learner"
+
+
+def test_pull_cost_counts_only_the_layers_that_moved() -> None:
+    layers = {"sha256:" + "a" * 64: 1000, "sha256:" + "b" * 64: 10}
+    assert sandbox.short_id("sha256:" + "b" * 64) == "b" * 12
+    assert sandbox.transferred_bytes(layers, {"b" * 12}) == 10
+    assert sandbox.transferred_bytes(layers, {"a" * 12, "b" * 12}) == 1010
