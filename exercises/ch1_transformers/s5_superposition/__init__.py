@@ -1,0 +1,1 @@
+"""Section 1.5: superposition and sparse autoencoders."""
