@@ -34,6 +34,7 @@ app.add_typer(participant_app, name="participant")
 CohortFile = typer.Argument(..., exists=False, dir_okay=False, help="The cohort YAML file")
 DbOption = typer.Option(None, "--db", help="The cohort's SQLite store (default: ~/.arena/cohorts/<slug>.sqlite)")
 ApplyOption = typer.Option(False, "--apply", help="Act on Slack; without it, only print the plan")
+PARTIAL = 3  # exit status of a run that left work for the next one (failed or unanswered calls)
 
 
 def make_clock() -> Clock:
@@ -213,7 +214,8 @@ def sync(
     apply: bool = ApplyOption,
 ) -> None:
     """Bring Slack in line: users by email, channels, invites, topics, bookmarks, and every post
-    (weekly plans, readings and questions, talks, problems, surveys, pair DMs)."""
+    (weekly plans, readings and questions, talks, problems, surveys, pair DMs). Exit status 3:
+    some steps failed or went unanswered; running again finishes them."""
     from study_group.errors import MaybeProcessed, SlackError
     from study_group.outbox import Fatal, plan_changes, reconcile, record, send
     from study_group.slack_io import MissingToken, connect
@@ -272,6 +274,10 @@ def sync(
                 }
             report = send(conn, slack, clock, resolver(conn, slack), horizon)
             summary["send"] = asdict(report)
+            left = conn.execute(
+                "SELECT count(*) FROM outbox WHERE state IN ('planned', 'failed', 'sending', 'uncertain') AND post_at <= ?",
+                (clock.now() + horizon,),
+            ).fetchone()[0]
             summary["api_calls"] = sum(slack.calls.values())
         except Fatal as exc:
             _fail(f"{exc}: check SLACK_BOT_TOKEN and the app's scopes")
@@ -294,7 +300,11 @@ def sync(
         typer.echo(f"  unfinished: {problem}")
     for failure in report.failed:
         typer.echo(f"  failed: {failure}")
+    if left:
+        typer.echo(f"  {left} due posts are not scheduled yet (see `outbox list`)")
     typer.echo(f"Slack API calls: {summary['api_calls']}")
+    if setup.problems or left:
+        raise typer.Exit(PARTIAL)  # done what it could; a cron job should notice and re-run
 
 
 @outbox_app.command("list")

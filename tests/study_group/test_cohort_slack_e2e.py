@@ -93,7 +93,7 @@ def test_dropped_connection_after_processing_is_reconciled_not_resent(prepared) 
     env.slack.fail_next("bookmarks.add", "drop")
     first = env.run("sync", env.c, "--apply")
     # the unanswered steps are reported and left for the next run, which finishes them
-    assert first.exit_code == 0 and first.output.count("may have been processed") == 2, first.output
+    assert first.exit_code == 3 and first.output.count("may have been processed") == 2, first.output
     run_whole_cohort(env)
     assert_each_post_once(env)
     for channel in env.slack.channels.values():
@@ -226,7 +226,7 @@ def test_slack_errors_are_recorded_and_retried_on_the_next_run(prepared) -> None
     env.slack.fail_next("chat.scheduleMessage", "restricted_too_many")
     env.slack.fail_next("chat.scheduleMessage", "time_too_far")
     result = env.run("sync", env.c, "--apply")
-    assert result.exit_code == 0
+    assert result.exit_code == 3
     assert "restricted_too_many" in result.output and "time_too_far" in result.output
     assert len(outbox(env, "failed")) == 2
     run_whole_cohort(env)
@@ -240,7 +240,7 @@ def test_deleted_channel_gives_channel_not_found_not_a_crash(prepared) -> None:
     group1 = next(c for c in env.slack.channels.values() if c.name == "arena-s27-group-01")
     del env.slack.channels[group1.id]
     result = env.run("sync", env.c, "--apply")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     assert "channel_not_found" in result.output
 
 
