@@ -139,7 +139,9 @@ def _channel_id(
 ) -> str:
     try:
         created = slack.call(
-            "conversations.create", name=name, is_private=cohort.slack.private_groups and key != ANNOUNCEMENTS_KEY
+            "conversations.create",
+            name=name,
+            is_private="true" if cohort.slack.private_groups and key != ANNOUNCEMENTS_KEY else "false",  # form booleans
         )
         cid = str(created["channel"]["id"])
         report.created += 1
@@ -150,7 +152,7 @@ def _channel_id(
             (
                 c
                 for c in slack.paginate(
-                    "conversations.list", "channels", types="public_channel,private_channel", exclude_archived=True
+                    "conversations.list", "channels", types="public_channel,private_channel", exclude_archived="true"
                 )
                 if c["name"] == name
             ),
