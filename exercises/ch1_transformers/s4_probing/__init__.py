@@ -1,0 +1,1 @@
+"""Section 1.4: probing and inference-time intervention."""

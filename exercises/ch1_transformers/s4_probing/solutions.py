@@ -1,0 +1,97 @@
+"""Reference solutions for section 1.4, Probing and inference-time intervention.
+
+Generated from source.md by `arena generate`. Do not edit: edit source.md.
+"""
+
+
+from collections.abc import Callable
+
+import torch as t
+from torch import Tensor
+from transformer_lens import HookedTransformer
+
+from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.organisms.mood_stories import corpus
+from exercises.framework.config import pick
+
+
+# Exercise 1.4.1: The residual stream at one position per story
+def resid_at(model: HookedTransformer, tokens: Tensor, positions: Tensor, layer: int) -> Tensor:
+    """tokens: (n, seq), positions: (n,) -> (n, d_model), the residual stream entering `layer` at each row's position."""
+    last = model.cfg.n_layers
+    name = f"blocks.{layer}.hook_resid_pre" if layer < last else f"blocks.{last - 1}.hook_resid_post"
+    with t.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=name)
+    return cache[name][t.arange(len(tokens)), positions]
+
+
+# Exercise 1.4.2: A difference-of-means probe
+def mean_difference_probe(acts: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """acts: (n, d), labels: (n,) in {0, 1} -> (w, b) with w = mu_1 - mu_0 and w . x + b = 0 halfway between the means."""
+    mu1, mu0 = acts[labels == 1].mean(dim=0), acts[labels == 0].mean(dim=0)
+    w = mu1 - mu0
+    b = -((mu1 + mu0) / 2) @ w
+    return w, b
+
+
+# Exercise 1.4.3: Accuracy of a linear probe
+def probe_accuracy(w: Tensor, b: Tensor, acts: Tensor, labels: Tensor) -> float:
+    """Fraction of rows where (acts @ w + b > 0) equals the label."""
+    predicted = (acts @ w + b > 0).long()
+    return (predicted == labels.long()).float().mean().item()
+
+
+# Exercise 1.4.4: A logistic-regression probe
+def train_logistic_probe(acts: Tensor, labels: Tensor, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """acts: (n, d), labels: (n,) in {0, 1} -> (w, b), detached, predicting label 1 when acts @ w + b > 0."""
+    w = t.zeros(acts.shape[1], requires_grad=True)
+    b = t.zeros((), requires_grad=True)
+    opt = t.optim.Adam([w, b], lr=lr)
+    for _ in range(steps):
+        loss = t.nn.functional.binary_cross_entropy_with_logits(acts @ w + b, labels.float())
+        loss = loss + weight_decay * (w**2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return w.detach(), b.detach()
+
+
+# Exercise 1.4.5: Comparing directions
+def cosine_similarity(u: Tensor, v: Tensor) -> float:
+    """u, v: (d,) -> cosine of the angle between them."""
+    return float(u @ v / (u.norm() * v.norm() + 1e-8))
+
+
+# Exercise 1.4.6: Add a direction to the residual stream
+def steering_hook(direction: Tensor, alpha: float) -> Callable[[Tensor, object], Tensor]:
+    """A TransformerLens hook adding alpha * direction / ||direction|| at every position of a (batch, seq, d) activation."""
+    unit = direction / direction.norm()
+
+    def hook(activation: Tensor, hook: object) -> Tensor:
+        return activation + alpha * unit
+
+    return hook
+
+
+# Exercise 1.4.7: The behaviour we steer
+def mood_logit_diff(logits: Tensor, felt_pos: Tensor) -> Tensor:
+    """logits: (n, seq, d_vocab), felt_pos: (n,) -> (n,) logit(happy) - logit(sad) at each story's 'felt'."""
+    at_felt = logits[t.arange(len(logits)), felt_pos]
+    return at_felt[:, corpus.HAPPY] - at_felt[:, corpus.SAD]
+
+
+# Exercise 1.4.8: Run the model under steering
+def steered_logit_diff(model: HookedTransformer, stories: corpus.Stories, hook_name: str, direction: Tensor, alpha: float) -> Tensor:
+    """-> (n,) mood logit difference at 'felt' with alpha * unit(direction) added at `hook_name`."""
+    with t.no_grad():
+        logits = model.run_with_hooks(stories.tokens, fwd_hooks=[(hook_name, steering_hook(direction, alpha))])
+    return mood_logit_diff(logits, stories.felt_pos)
+
+
+# Exercise 1.4.9: Control directions
+def random_orthogonal_directions(direction: Tensor, n: int, generator: t.Generator) -> Tensor:
+    """-> (n, d) random directions orthogonal to `direction`, each with its norm."""
+    unit = direction / direction.norm()
+    r = t.randn(n, len(direction), generator=generator)
+    r = r - (r @ unit)[:, None] * unit
+    return r / r.norm(dim=-1, keepdim=True) * direction.norm()
