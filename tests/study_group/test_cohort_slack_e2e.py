@@ -3,6 +3,7 @@ nothing, re-runs make no calls, and across injected faults every post goes out e
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 
@@ -59,7 +60,9 @@ def test_preview_touches_nothing_and_apply_then_reapply_makes_no_calls(prepared)
     preview = env.run("sync", env.c)
     assert preview.exit_code == 0, preview.output
     assert "create or adopt #arena-s27-announcements" in preview.output
-    assert "content: 88 new posts" in preview.output
+    # 12 weekly plans, 12 x 5 group discussions, 2 talks, 14 surveys (+ chapter 1's problems, once written)
+    new_posts = int(re.search(r"content: (\d+) new posts", preview.output).group(1))  # type: ignore[union-attr]
+    assert new_posts >= 88, preview.output
     assert env.slack.calls() == 0, "a preview must not call Slack"
     assert dump(env) == before, "a preview must not change the store"
 
