@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from study_group.content import Post
     from study_group.curriculum import Curriculum
 
-app = typer.Typer(help="Run a cohort: roster, groups, pairs, Slack schedule, calendar, surveys.", no_args_is_help=True)
+# No local variables in tracebacks: a frame holding the Slack token must never be printed.
+app = typer.Typer(
+    help="Run a cohort: roster, groups, pairs, Slack schedule, calendar, surveys.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 outbox_app = typer.Typer(help="The posts this cohort sends to Slack.", no_args_is_help=True)
 participant_app = typer.Typer(help="Privacy: one participant's data.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
@@ -262,7 +267,8 @@ def sync(
             if conn.execute("SELECT 1 FROM outbox WHERE state='sending' LIMIT 1").fetchone():
                 reconcile(conn, slack, clock)
             setup = apply_setup(conn, slack, cohort)
-            summary: dict[str, object] = {"setup": asdict(setup)}
+            # counts only: the run log outlives `participant forget`, so it holds no emails
+            summary: dict[str, object] = {"setup": {**asdict(setup), "unknown_emails": len(setup.unknown_emails)}}
             for source, posts in _wanted_posts(conn, cohort, curriculum).items():
                 changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
                 record(conn, cohort.slug, changes)

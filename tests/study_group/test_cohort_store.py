@@ -98,3 +98,14 @@ def test_participant_export_and_forget(prepared) -> None:
     assert not any(person["slack_id"] in m["text"] for m in env.slack.scheduled.values())
     assert name not in env.run("outbox", "list", env.c).output
     assert "no participant" in env.run("participant", "export", email, env.c).output
+
+
+def test_forget_leaves_no_email_behind_for_someone_slack_never_knew(prepared) -> None:
+    env = prepared
+    email = "person020@example.org"
+    del env.slack.users[email]
+    result = env.run("sync", env.c, "--apply")
+    assert "not in Slack: person020@example.org" in result.output
+    assert env.run("participant", "forget", email, env.c, "--yes").exit_code == 0
+    for file in env.db.parent.glob(env.db.name + "*"):
+        assert email.encode() not in file.read_bytes(), f"{file.name} still holds the email"
