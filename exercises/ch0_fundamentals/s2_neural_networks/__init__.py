@@ -1,0 +1,1 @@
+"""Section 0.2: neural networks from scratch."""
