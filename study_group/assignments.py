@@ -89,8 +89,11 @@ def save_round(conn: sqlite3.Connection, round_: PairRound, seed: int, replace: 
             conn.execute("DELETE FROM pair_round WHERE week=?", (round_.week,))
         conn.execute("INSERT INTO pair_round VALUES (?, ?, ?)", (round_.week, seed, now_iso()))
         conn.executemany(
-            "INSERT INTO pair VALUES (?, ?, ?, ?, ?)",
-            [(round_.week, *p.members, *([None] * (3 - len(p.members))), p.overlap_minutes) for p in round_.pairs],
+            "INSERT INTO pair VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (round_.week, *p.members, *([None] * (3 - len(p.members))), p.overlap_minutes, p.first_shared_at)
+                for p in round_.pairs
+            ],
         )
 
 
@@ -98,7 +101,7 @@ def saved_rounds(conn: sqlite3.Connection) -> dict[int, list[Pairing]]:
     rounds: dict[int, list[Pairing]] = {}
     for r in conn.execute("SELECT * FROM pair ORDER BY week, a"):
         members = tuple(x for x in (r["a"], r["b"], r["c"]) if x is not None)
-        rounds.setdefault(r["week"], []).append(Pairing(members, r["overlap_minutes"]))
+        rounds.setdefault(r["week"], []).append(Pairing(members, r["overlap_minutes"], r["first_shared_at"]))
     return rounds
 
 

@@ -128,8 +128,13 @@ def plan_pair_posts(cohort: Cohort, rounds: dict[int, list[Pairing]], members: d
             names = [f"<@{m.slack_id}>" if m.slack_id else m.name for m in people]
             text = (
                 f"*Pair programming, week {week}* ({theme.theme}): {', '.join(names[:-1])} and {names[-1]}.\n"
-                f"You share about {pair.overlap_minutes // 60} h of free time this week. Pick a slot, share a screen,"
-                f" and take turns driving through sections {', '.join(theme.sections)}."
+                f"You share about {pair.overlap_minutes // 60} h of free time this week"
+                + (
+                    f", starting {slack_time(dt.datetime.fromtimestamp(pair.first_shared_at, dt.UTC), 'UTC')}"
+                    if pair.first_shared_at
+                    else ""
+                )
+                + f". Pick a slot, share a screen, and take turns driving through sections {', '.join(theme.sections)}."
             )
             target = "dm:" + ",".join(str(i) for i in pair.members)
             posts.append(Post("pairs", "pair_intro", target, f"w{week}", int(at.timestamp()), text))

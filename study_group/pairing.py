@@ -20,7 +20,7 @@ from itertools import combinations
 import networkx as nx
 
 from study_group.participants import Member
-from study_group.timeslots import overlap_seconds, utc_intervals
+from study_group.timeslots import overlap_seconds, shared, utc_intervals
 
 BASE = 3000
 REPEAT_PENALTY = 1000
@@ -32,6 +32,7 @@ NEIGHBOURS = 30  # edges kept per person: the matching is O(n^3), and the best p
 class Pairing:
     members: tuple[int, ...]  # 2, or 3 for the odd one out
     overlap_minutes: int
+    first_shared_at: int | None = None  # UTC epoch of the first hour they are all free that week
 
 
 @dataclass
@@ -70,11 +71,22 @@ def pair_week(
     left = [i for i in ids if not any(i in g for g in groups)]
     if left and groups:  # an odd count leaves exactly one: make a trio rather than a bye
         groups = _trio(left[0], groups, weight, lambda a, b: met[frozenset((a, b))] == 0)
-    pairs = [Pairing(tuple(sorted(g)), min(overlap(a, b) for a, b in combinations(g, 2))) for g in groups]
+    pairs = [
+        Pairing(tuple(sorted(g)), min(overlap(a, b) for a, b in combinations(g, 2)), _first_hour(g, free))
+        for g in groups
+    ]
     pairs.sort(key=lambda p: p.members)
     repeats = sum(1 for p in pairs for a, b in combinations(p.members, 2) if met[frozenset((a, b))])
     skipped = sorted(m.id for m in members if m.role == "learner" and m.pairing_opt_out)
     return PairRound(week, pairs, time.perf_counter() - started, repeats, skipped)
+
+
+def _first_hour(group: tuple[int, ...], free: dict[int, list[tuple[float, float]]]) -> int | None:
+    """When the whole group is first free together for an hour that week, to suggest in the DM."""
+    common = free[group[0]]
+    for member in group[1:]:
+        common = shared(common, free[member])
+    return next((int(lo) for lo, hi in common if hi - lo >= 3600), None)
 
 
 def _trio(

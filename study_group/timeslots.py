@@ -98,16 +98,20 @@ def utc_intervals(tz: str, windows: tuple[Window, ...], week_start: dt.date) -> 
     return sorted(out)
 
 
-def overlap_seconds(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    """Total overlap of two sorted interval lists (each internally non-overlapping)."""
+def shared(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The intersection of two sorted interval lists (each internally non-overlapping)."""
     i = j = 0
-    total = 0.0
+    out = []
     while i < len(a) and j < len(b):
         lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
         if hi > lo:
-            total += hi - lo
+            out.append((lo, hi))
         if a[i][1] < b[j][1]:
             i += 1
         else:
             j += 1
-    return total
+    return out
+
+
+def overlap_seconds(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    return sum(hi - lo for lo, hi in shared(a, b))

@@ -59,7 +59,8 @@ CREATE TABLE pair (
     a INTEGER NOT NULL REFERENCES participant(id),
     b INTEGER NOT NULL REFERENCES participant(id),
     c INTEGER REFERENCES participant(id),   -- a trio when the count is odd
-    overlap_minutes INTEGER NOT NULL
+    overlap_minutes INTEGER NOT NULL,
+    first_shared_at INTEGER                 -- UTC epoch of their first common free hour that week
 );
 
 -- Slack side effects other than posts (invites, bookmarks, joins): done once, remembered.

@@ -143,6 +143,10 @@ def test_pairs_respect_opt_outs_and_prefer_shared_hours(cohort: Cohort) -> None:
     round_ = pair_week(members, 1, cohort.week_start(1), [], seed=7)
     assert sorted(p.members for p in round_.pairs) == [(1, 3), (2, 4)]
     assert all(p.overlap_minutes >= 5 * 4 * 60 for p in round_.pairs)
+    first = {
+        p.members: dt.datetime.fromtimestamp(p.first_shared_at or 0, ZoneInfo("America/New_York")) for p in round_.pairs
+    }
+    assert first[(1, 3)] == dt.datetime(2027, 3, 1, 18, 0, tzinfo=ZoneInfo("America/New_York"))
     assert round_.skipped == [5]
     # once they have met, new partners win over shared hours
     again = pair_week(members, 2, cohort.week_start(2), [(1, 3), (2, 4)], seed=7)
