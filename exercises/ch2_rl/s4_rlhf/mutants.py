@@ -1,0 +1,141 @@
+"""Plausible wrong answers for section 2.4; `tests.py` must reject every one (see the meta-tests)."""
+
+from __future__ import annotations
+
+import re
+
+import torch as t
+import torch.nn.functional as F
+
+from exercises.ch2_rl.s4_rlhf import solutions as ref
+from exercises.framework.mutants import mutant
+
+
+@mutant("preference_score", "does not penalise repeated sentences")
+def score_ignores_repeats(text):
+    words = re.findall(r"([a-z]+)[ .]", text)
+    sentiment = sum(w in ref.POSITIVE for w in words) - sum(w in ref.NEGATIVE for w in words)
+    return float(sentiment - 2 * sum(w not in ref.WORDS for w in words))
+
+
+@mutant("preference_score", "judges the cut-off last word too")
+def score_counts_fragments(text):
+    return ref.preference_score(text + " ")
+
+
+@mutant("sample_continuations", "takes the argmax instead of sampling")
+@t.no_grad()
+def sample_greedy(model, prompt, batch, length, generator):
+    tokens = prompt.expand(batch, -1)
+    logits, h = model(tokens)
+    out = []
+    for _ in range(length):
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        out.append(nxt)
+        logits, h = model(nxt, h)
+    return t.cat([tokens, *out], 1)
+
+
+@mutant("sample_continuations", "samples from the logits of the first position")
+@t.no_grad()
+def sample_first_position(model, prompt, batch, length, generator):
+    tokens = prompt.expand(batch, -1)
+    logits, h = model(tokens)
+    out = []
+    for _ in range(length):
+        nxt = t.multinomial(logits[:, 0].softmax(-1), 1, generator=generator)
+        out.append(nxt)
+        logits, h = model(nxt, h)
+    return t.cat([tokens, *out], 1)
+
+
+@mutant("sample_continuations", "returns the continuation without the prompt")
+def sample_drops_prompt(model, prompt, batch, length, generator):
+    return ref.sample_continuations(model, prompt, batch, length, generator)[:, prompt.shape[1] :]
+
+
+@mutant("sequence_logprobs", "logits not shifted: off by one")
+def logprobs_unshifted(model, tokens, prompt_len):
+    logits, _ = model(tokens)
+    return logits.log_softmax(-1).gather(-1, tokens[..., None]).squeeze(-1)[:, prompt_len:]
+
+
+@mutant("sequence_logprobs", "includes the prompt tokens")
+def logprobs_with_prompt(model, tokens, prompt_len):
+    return ref.sequence_logprobs(model, tokens, 1)
+
+
+@mutant("sequence_logprobs", "probabilities instead of log-probabilities")
+def logprobs_probs(model, tokens, prompt_len):
+    return ref.sequence_logprobs(model, tokens, prompt_len).exp()
+
+
+@mutant("bradley_terry_loss", "chosen and rejected swapped")
+def bt_swapped(r_chosen, r_rejected):
+    return -F.logsigmoid(r_rejected - r_chosen).mean()
+
+
+@mutant("bradley_terry_loss", "sigmoid().log(), which underflows")
+def bt_unstable(r_chosen, r_rejected):
+    return -t.sigmoid(r_chosen - r_rejected).log().mean()
+
+
+@mutant("RewardModel", "scores the first position's state")
+class RewardModelFirst(ref.RewardModel):
+    def forward(self, tokens):
+        out, _ = self.rnn(self.embed(tokens))
+        return self.head(out[:, 0]).squeeze(-1)
+
+
+@mutant("RewardModel", "returns shape (B, 1)")
+class RewardModelUnsqueezed(ref.RewardModel):
+    def forward(self, tokens):
+        return super().forward(tokens)[:, None]
+
+
+@mutant("kl_penalised_rewards", "KL penalty with the wrong sign")
+def rewards_kl_sign(scores, logprobs, ref_logprobs, beta):
+    return ref.kl_penalised_rewards(scores, ref_logprobs, logprobs, beta)
+
+
+@mutant("kl_penalised_rewards", "score added to every token")
+def rewards_score_everywhere(scores, logprobs, ref_logprobs, beta):
+    return -beta * (logprobs - ref_logprobs) + scores[:, None]
+
+
+@mutant("kl_penalised_rewards", "modifies logprobs in place")
+def rewards_in_place(scores, logprobs, ref_logprobs, beta):
+    logprobs.sub_(ref_logprobs).mul_(-beta)
+    logprobs[:, -1] += scores
+    return logprobs
+
+
+@mutant("returns_to_go", "cumulative sum from the start")
+def returns_forward(rewards):
+    return rewards.cumsum(1)
+
+
+@mutant("returns_to_go", "the whole sequence's sum at every position")
+def returns_total(rewards):
+    return rewards.sum(1, keepdim=True).expand_as(rewards)
+
+
+@mutant("batch_baseline_advantages", "baseline is each sequence's own mean")
+def advantages_per_sequence(returns, eps=1e-8):
+    centred = returns - returns.mean(1, keepdim=True)
+    return centred / (centred.std() + eps)
+
+
+@mutant("batch_baseline_advantages", "no scaling")
+def advantages_unscaled(returns, eps=1e-8):
+    return returns - returns.mean(0, keepdim=True)
+
+
+@mutant("kl_to_reference", "averages over tokens instead of summing")
+def kl_token_mean(logprobs, ref_logprobs):
+    return float((logprobs - ref_logprobs).mean())
+
+
+@mutant("kl_to_reference", "reversed sign")
+def kl_reversed(logprobs, ref_logprobs):
+    return float((ref_logprobs - logprobs).sum(1).mean())
