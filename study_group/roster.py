@@ -8,6 +8,7 @@ weekly slot means the same wall-clock hours on both sides of a daylight-saving c
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,14 +160,18 @@ def load_roster(path: Path, facilitators: list[str] | None = None, cohort_file: 
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError([Problem(path, None, "file", f"cannot read: {exc.strerror}")]) from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header:
         raise InputError([Problem(path, 1, "header", "the file is empty")])
-    columns = _columns(rows[0], path)
+    columns = _columns(header, path)
     problems: list[Problem] = []
     people: list[Person] = []
     lines: dict[str, int] = {}
-    for line, raw in enumerate(rows[1:], start=2):
+    end = reader.line_num
+    for raw in reader:
+        # a quoted answer may span lines (a multi-line availability): cite the record's first line
+        line, end = end + 1, reader.line_num
         if not any(cell.strip() for cell in raw):
             continue
         values = {name: raw[i] if i < len(raw) else "" for name, i in columns.items()}

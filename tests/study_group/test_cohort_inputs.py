@@ -97,6 +97,17 @@ def test_bad_roster_rows_are_all_reported_with_line_and_column(tmp_path: Path) -
     assert any(p.startswith(f"{path}:7: email:") and "also on line 2" in p for p in problems)
 
 
+def test_multi_line_answers_keep_line_numbers_right(tmp_path: Path) -> None:
+    path = tmp_path / "roster.csv"
+    multi = GOOD_ROW.replace("Mon 18:00-21:00; Sat 09:00-12:00", '"Mon 18:00-21:00\nSat 09:00-12:00"')
+    path.write_text(f"{HEADER}\n{multi}\n{GOOD_ROW.replace('ada@', 'bo@').replace('Europe/London', 'Nowhere')}\n")
+    (problem,) = problems_of(lambda: load_roster(path))
+    assert problem.startswith(f"{path}:4: timezone:"), problem
+    path.write_text(f"{HEADER}\n{multi}\n")
+    (ada,) = load_roster(path)
+    assert [str(w) for w in ada.availability] == ["Mon 18:00-21:00", "Sat 09:00-12:00"]
+
+
 def test_roster_headers_from_other_form_tools_and_missing_columns(tmp_path: Path) -> None:
     path = tmp_path / "typeform.csv"
     path.write_text("What is your name?,E-mail,TZ,When are you free?\nBo,bo@example.org,Asia/Kolkata,Tue 19:00-22:00\n")
