@@ -109,3 +109,21 @@ def test_forget_leaves_no_email_behind_for_someone_slack_never_knew(prepared) ->
     assert env.run("participant", "forget", email, env.c, "--yes").exit_code == 0
     for file in env.db.parent.glob(env.db.name + "*"):
         assert email.encode() not in file.read_bytes(), f"{file.name} still holds the email"
+
+
+def test_reimport_updates_in_place_and_withdraws_people_removed(env) -> None:
+    assert "36 added" in env.run("import", env.c).output
+    conn = sqlite3.connect(env.db)
+    keys = dict(conn.execute("SELECT email, respondent_key FROM participant"))
+    roster = env.cohort.with_name("roster.csv")
+    lines = roster.read_text().splitlines()
+    kept = [line for line in lines if "person035@" not in line]
+    roster.write_text("\n".join(kept).replace("Europe/Warsaw", "Europe/Berlin") + "\n")
+    output = env.run("import", env.c).output
+    assert "0 added, 35 updated, 1 withdrawn" in output
+    assert dict(conn.execute("SELECT email, respondent_key FROM participant")) == keys, "keys are stable"
+    assert (
+        conn.execute("SELECT status FROM participant WHERE email='person035@example.org'").fetchone()[0] == "withdrawn"
+    )
+    assert conn.execute("SELECT count(*) FROM participant WHERE timezone='Europe/Warsaw'").fetchone()[0] == 0
+    conn.close()
