@@ -15,6 +15,7 @@ measure, saying why.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -40,8 +41,8 @@ QUIET = Console(quiet=True)
 MB = 1e6
 SIMPLE = "https://pypi.org/simple/{name}/"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
-LINUX_ENV = {
-    **default_environment(),
+LINUX_ENV: dict[str, str] = {
+    **{key: str(value) for key, value in default_environment().items()},
     "sys_platform": "linux",
     "platform_system": "Linux",
     "platform_machine": "x86_64",
@@ -119,6 +120,95 @@ def in_image(client, image: str, command: str) -> str:
         container.remove(force=True)
 
 
+def image_sizes(client, cat: catalog.Catalog, chapters: list[str], request: engine.BuildRequest) -> dict[str, int]:
+    print("== image sizes (CPU variant, uncompressed; build time, cache-warm where it was)")
+    sizes: dict[str, int] = {}
+    for spec in cat.build_order(chapters):
+        started = time.monotonic()
+        image = engine.build(client, cat, spec, request, QUIET)
+        sizes[spec.name] = int(image.attrs["Size"])
+        own = "" if spec.name == "base" else f"  (own layers {(sizes[spec.name] - sizes['base']) / MB:,.0f} MB)"
+        print(
+            f"{spec.repository:12} {sizes[spec.name] / MB:8,.0f} MB{own}   built in {time.monotonic() - started:5.0f} s"
+        )
+    return sizes
+
+
+def second_chapter_cost(client, namings: list[Naming], address: str) -> dict[str, int]:
+    """Push the chapters, pull them one after another into a fresh engine, print what moved;
+    return the first chapter's layers as the registry holds them ({digest: compressed bytes})."""
+    print("== pulling a second chapter after the first (compressed bytes, from the registry)")
+    for naming in namings:
+        engine.push(client, naming, QUIET)
+    layers = {n: sandbox.manifest_layers(address, n.spec.repository, n.published_tag) for n in namings}
+    with sandbox.dockerd(networked=False) as learner:
+        fresh = engine.connect(learner.host)
+        try:
+            first = namings[0]
+            moved = engine.pull(fresh, first.reference, QUIET).transferred
+            first_bytes = sandbox.transferred_bytes(layers[first], moved)
+            print(f"first  {first.spec.repository:10} {first_bytes / MB:10,.1f} MB")
+            for naming in namings[1:]:
+                moved = engine.pull(fresh, naming.reference, QUIET).transferred
+                size = sandbox.transferred_bytes(layers[naming], moved)
+                print(
+                    f"then   {naming.spec.repository:10} {size / MB:10,.1f} MB = {100 * size / first_bytes:5.2f} % of the first"
+                )
+        finally:
+            fresh.close()
+    return layers[namings[0]]
+
+
+def cuda_estimate(client, cat: catalog.Catalog, address: str, torch_wheels: Path, base_compressed: int) -> None:
+    """The CUDA base from the CPU one: swap the CPU torch wheel for PyPI's CUDA wheels."""
+    print("== CUDA variant (estimated from PyPI wheel sizes; not built here)")
+    cpu_wheel = next(torch_wheels.glob("torch-*+cpu-*.whl")).stat().st_size
+    torch_dir = "/opt/venv/lib/python3.11/site-packages/torch"
+    base_ref = Naming(cat.base, "cpu", address).reference
+    torch_installed = int(in_image(client, base_ref, f"du -sb {torch_dir} | cut -f1"))
+    pins = pins_mod.load()
+    cpu_env = {name for spec in cat.build_order(["all"]) for g in spec.requirements for name in pins.group(g).lock}
+    try:
+        wheels = cuda_only_wheels(pins.locked_version("torch") or "", cpu_env)
+    except (OSError, LookupError, ValueError) as exc:
+        print(f"unavailable: PyPI metadata unreachable ({exc})")
+        return
+    cuda = sum(wheels.values())
+    print(
+        f"torch CUDA wheel {wheels['torch'] / MB:,.0f} MB + {len(wheels) - 1} CUDA wheels "
+        f"{(cuda - wheels['torch']) / MB:,.0f} MB ({', '.join(sorted(set(wheels) - {'torch'}))})"
+    )
+    # Layers and wheels are both deflate-compressed, so a swap of wheels is a swap of pull bytes.
+    print(
+        f"arena-base (cuda) pull ≈ {(base_compressed - cpu_wheel + cuda) / MB:,.0f} MB compressed "
+        f"(CPU base layers {base_compressed / MB:,.0f} MB − CPU torch wheel {cpu_wheel / MB:,.0f} MB + CUDA wheels)"
+    )
+    expansion = torch_installed / cpu_wheel
+    print(
+        f"arena-base (cuda) on disk ≤ {(image_size(client, base_ref) - torch_installed + cuda * expansion) / MB:,.0f} MB "
+        f"(upper bound: CUDA wheels expanding like the CPU torch wheel, × {expansion:.1f});"
+        " each chapter adds the same own layers as on CPU"
+    )
+
+
+def image_size(client, reference: str) -> int:
+    return int(client.images.get(reference).attrs["Size"])
+
+
+def cached_rebuild(client, cat: catalog.Catalog, spec: catalog.ImageSpec, request: engine.BuildRequest) -> None:
+    print("== cached rebuild after an exercise edit")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = sandbox.copy_checkout(Path(tmp))
+        copy_request = dataclasses.replace(request, root=root)
+        engine.build(client, cat, spec, copy_request, QUIET)  # same content as the checkout: all cached
+        exercise = root / "exercises" / (spec.folder or "") / "bench_edit.py"
+        exercise.parent.mkdir(parents=True, exist_ok=True)
+        exercise.write_text(f"EDITED = {time.time()!r}\n")
+        started = time.monotonic()
+        engine.build(client, cat, spec, copy_request, QUIET)
+        print(f"{spec.repository}: {time.monotonic() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the base and chapters 2 and 3")
@@ -140,78 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         request = sandbox.offline_request(host, address, torch_wheels)
         client = engine.connect(host)
         stack.callback(client.close)
-
-        print("== image sizes (CPU variant, uncompressed; build time, cache-warm where it was)")
-        sizes: dict[str, int] = {}
-        for spec in cat.build_order(chapters):
-            started = time.monotonic()
-            image = engine.build(client, cat, spec, request, QUIET)
-            sizes[spec.name] = int(image.attrs["Size"])
-            own = "" if spec.name == "base" else f"  (own layers {(sizes[spec.name] - sizes['base']) / MB:,.0f} MB)"
-            print(
-                f"{spec.repository:12} {sizes[spec.name] / MB:8,.0f} MB{own}   built in {time.monotonic() - started:5.0f} s"
-            )
-
-        print("== CUDA variant (estimated from PyPI wheel sizes)")
-        base_ref = Naming(cat.base, "cpu", address).reference
-        torch_dir = "/opt/venv/lib/python3.11/site-packages/torch"
-        torch_installed = int(in_image(client, base_ref, f"du -sb {torch_dir} | cut -f1"))
-        cpu_wheel = next(torch_wheels.glob("torch-*+cpu-*.whl")).stat().st_size
-        try:
-            pins = pins_mod.load()
-            cpu_env = {
-                name for spec in cat.build_order(["all"]) for g in spec.requirements for name in pins.group(g).lock
-            }
-            wheels = cuda_only_wheels(pins.locked_version("torch") or "", cpu_env)
-            cuda_torch, cuda_deps = wheels.pop("torch"), sum(wheels.values())
-            expansion = torch_installed / cpu_wheel
-            cuda_base = sizes["base"] - torch_installed + (cuda_torch + cuda_deps) * expansion
-            print(
-                f"torch CUDA wheel {cuda_torch / MB:,.0f} MB + {len(wheels)} CUDA wheels {cuda_deps / MB:,.0f} MB"
-                f" ({', '.join(sorted(wheels))})"
-            )
-            print(
-                f"arena-base (cuda) ≈ {cuda_base / MB:,.0f} MB  (CPU base − CPU torch {torch_installed / MB:,.0f} MB"
-                f" + CUDA wheels × {expansion:.2f}, the CPU wheel's install expansion); chapters add the same own layers"
-            )
-        except (OSError, LookupError, ValueError) as exc:
-            print(f"unavailable: PyPI metadata unreachable ({exc})")
-
-        print("== pulling a second chapter after the first (compressed bytes from the registry)")
+        image_sizes(client, cat, chapters, request)
         namings = [Naming(cat.image(name), "cpu", address) for name in chapters]
-        for naming in namings:
-            engine.push(client, naming, QUIET)
-        layers = {n: sandbox.manifest_layers(address, n.spec.repository, n.published_tag) for n in namings}
-        with sandbox.dockerd(networked=False) as learner:
-            fresh = engine.connect(learner.host)
-            try:
-                first = namings[0]
-                first_bytes = sandbox.transferred_bytes(
-                    layers[first], engine.pull(fresh, first.reference, QUIET).transferred
-                )
-                print(f"first  {first.spec.repository:10} {first_bytes / MB:10,.1f} MB")
-                for naming in namings[1:]:
-                    moved = sandbox.transferred_bytes(
-                        layers[naming], engine.pull(fresh, naming.reference, QUIET).transferred
-                    )
-                    print(
-                        f"then   {naming.spec.repository:10} {moved / MB:10,.1f} MB = {100 * moved / first_bytes:5.2f} % of the first"
-                    )
-            finally:
-                fresh.close()
-
-        print("== cached rebuild after an exercise edit")
-        spec = cat.image(chapters[-1])
-        with tempfile.TemporaryDirectory() as tmp:
-            root = sandbox.copy_checkout(Path(tmp))
-            copy_request = engine.BuildRequest(**{**request.__dict__, "root": root})
-            engine.build(client, cat, spec, copy_request, QUIET)  # same content: all cached
-            exercise = root / "exercises" / (spec.folder or "") / "bench_edit.py"
-            exercise.parent.mkdir(parents=True, exist_ok=True)
-            exercise.write_text(f"EDITED = {time.time()!r}\n")
-            started = time.monotonic()
-            engine.build(client, cat, spec, copy_request, QUIET)
-            print(f"{spec.repository}: {time.monotonic() - started:.1f} s")
+        first_layers = second_chapter_cost(client, namings, address)
+        base_layer_count = len(client.images.get(Naming(cat.base, "cpu", address).reference).attrs["RootFS"]["Layers"])
+        base_compressed = sum(list(first_layers.values())[:base_layer_count])
+        cuda_estimate(client, cat, address, torch_wheels, base_compressed)
+        cached_rebuild(client, cat, cat.image(chapters[-1]), request)
     return 0
 
 

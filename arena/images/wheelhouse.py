@@ -30,5 +30,7 @@ def fill(
         command += ["--constraint", constraint_file.name]
         for file in requirement_files:
             command += ["--requirement", str(file)]
-        subprocess.run(command, check=True)
+        result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"pip wheel failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return dest
