@@ -40,6 +40,9 @@ from exercises.framework.config import device
 
 GRACE_S = 3.0  # how long the other ranks get to finish after one rank has failed
 _POLL_S = 0.02
+# Imported once by the forkserver, so every worker starts with them loaded. torch._dynamo is
+# the surprise: DDP and the optimisers import it lazily, at 5-10 s per worker on a busy machine.
+_PRELOAD = ["torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "numpy", "hypothesis", __name__]
 _GLOO_EXTRA_S = 60.0  # the backend's own timeout fires later than ours, so a hang is reported as one
 
 
@@ -67,7 +70,7 @@ def _context() -> Any:
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")  # Windows: slower, same behaviour
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "torch.distributed", "numpy", __name__])
+    ctx.set_forkserver_preload(_PRELOAD)
     return ctx
 
 
@@ -91,8 +94,10 @@ def _worker(rank: int, world_size: int, init: str, out: str, parcel: portable.Pa
         dist.init_process_group(
             backend(), init_method=init, rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=timeout_s + _GLOO_EXTRA_S)
         )
+        dist.barrier()  # gloo finishes connecting pairs lazily: a rank that left early would break a peer's setup
         fn, args = portable.unpack(parcel)
         result = fn(rank, world_size, *args) or {}
+        dist.barrier()  # and nobody tears the group down while a peer still talks to it
         np.savez(os.path.join(out, f"rank{rank}.npz"), **{k: _to_numpy(v) for k, v in result.items()})
     except BaseException as exc:
         report = {"type": type(exc).__name__, "message": str(exc), "traceback": _remote_traceback(exc)}

@@ -80,6 +80,14 @@ class Class:
     attrs: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Instance:
+    """An object of a class that must itself be shipped (a notebook dataclass, say)."""
+
+    cls: Any
+    state: dict[str, Any]
+
+
 @dataclass
 class Parcel:
     """What crosses the process boundary: the packed root object and the namespaces it needs."""
@@ -141,6 +149,10 @@ class _Packer:
             return self._class(obj)
         if type(obj) in (tuple, list):
             return Items(type(obj), tuple(self.pack(x) for x in obj))
+        if hasattr(obj, "__dict__") and isinstance(type(obj), type) and type(obj).__module__ != "builtins" and (
+            _importable(type(obj)) is None
+        ):
+            return Instance(self.pack(type(obj)), {k: self.pack(v) for k, v in vars(obj).items()})
         if isinstance(obj, staticmethod | classmethod | property):
             raise TypeError(f"{type(obj).__name__} attributes are not supported; use a plain method")
         return Value(pickle.dumps(obj))
@@ -206,6 +218,11 @@ class _Unpacker:
             return pickle.loads(item.payload)
         if isinstance(item, Items):
             return item.kind(self.unpack(x) for x in item.items)
+        if isinstance(item, Instance):
+            cls = self.unpack(item.cls)
+            obj = cls.__new__(cls)
+            obj.__dict__.update({k: self.unpack(v) for k, v in item.state.items()})
+            return obj
         if isinstance(item, Global):
             return self.spaces[item.space][item.name]
         if isinstance(item, Function):
