@@ -221,86 +221,91 @@ def sync(
     """Bring Slack in line: users by email, channels, invites, topics, bookmarks, and every post
     (weekly plans, readings and questions, talks, problems, surveys, pair DMs). Exit status 3:
     some steps failed or went unanswered; running again finishes them."""
-    from study_group.errors import MaybeProcessed, SlackError
-    from study_group.outbox import Fatal, plan_changes, reconcile, record, send
-    from study_group.slack_io import MissingToken, connect
-    from study_group.slack_setup import apply_setup, plan_setup, resolver
-
     cohort, curriculum = _load(cohort_file)
     clock = make_clock()
-    horizon = cohort.slack.schedule_horizon_days * 86400
     with _store(cohort, db) as conn:
-        if not apply:
-            todo = plan_setup(conn, cohort)
-            typer.echo("Plan (nothing is sent without --apply):")
-            typer.echo(f"  look up {len(todo.lookups)} Slack users by email")
-            for name in todo.create:
-                typer.echo(f"  create or adopt #{name}")
-            for name, count in todo.invites.items():
-                if count:
-                    typer.echo(f"  invite {count} people to #{name}")
-            if todo.lookups:
-                typer.echo("  invite each person found by email to their channels")
-            typer.echo(f"  set {len(todo.topics)} topics, add bookmarks in {len(todo.bookmarks)} channels")
-            for source, posts in _wanted_posts(conn, cohort, curriculum).items():
-                changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
-                typer.echo(
-                    f"  {source}: {len(changes.new)} new posts, {len(changes.edited)} edited (delete and reschedule), {len(changes.cancelled)} cancelled, {changes.unchanged} unchanged"
-                )
-                for _row_id, post in changes.refused:
-                    typer.echo(
-                        f"    refused edit of {post.kind} {post.target} {post.key}: it posts within 15 minutes, or its state is unknown (run `outbox reconcile`)"
-                    )
-            due = conn.execute(
-                "SELECT count(*) FROM outbox WHERE state IN ('planned','failed') AND post_at <= ?",
-                (clock.now() + horizon,),
-            ).fetchone()[0]
-            typer.echo(
-                f"  outbox: {due} already-planned posts due within {cohort.slack.schedule_horizon_days} days would be scheduled"
-            )
-            return
-        try:
-            slack = connect(clock, cohort.slack.api_base_url)
-        except MissingToken as exc:
-            _fail(str(exc), 2)
-        try:
-            if conn.execute("SELECT 1 FROM outbox WHERE state='sending' LIMIT 1").fetchone():
-                reconcile(conn, slack, clock)
-            setup = apply_setup(conn, slack, cohort)
-            # counts only: the run log outlives `participant forget`, so it holds no emails
-            summary: dict[str, object] = {"setup": {**asdict(setup), "unknown_emails": len(setup.unknown_emails)}}
-            for source, posts in _wanted_posts(conn, cohort, curriculum).items():
-                changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
-                record(conn, cohort.slug, changes)
-                summary[source] = {
-                    "new": len(changes.new),
-                    "edited": len(changes.edited),
-                    "cancelled": len(changes.cancelled),
-                    "refused": len(changes.refused),
-                }
-            report = send(conn, slack, clock, resolver(conn, slack), horizon)
-            summary["send"] = asdict(report)
-            left = conn.execute(
-                "SELECT count(*) FROM outbox WHERE state IN ('planned', 'failed', 'sending', 'uncertain') AND post_at <= ?",
-                (clock.now() + horizon,),
-            ).fetchone()[0]
-            summary["api_calls"] = sum(slack.calls.values())
-        except Fatal as exc:
-            _fail(f"{exc}: check SLACK_BOT_TOKEN and the app's scopes")
-        except MaybeProcessed as exc:
-            _fail(f"{exc}. What was certainly done is saved; run the same command again to continue.")
-        except SlackError as exc:
-            _fail(f"{exc}. What was done is saved; fix the cause and run again.")
-        _log_run(conn, "sync", True, summary)
+        if apply:
+            _sync_apply(conn, cohort, curriculum, clock)
+        else:
+            _sync_preview(conn, cohort, curriculum, clock)
+
+
+def _sync_preview(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum, clock: Clock) -> None:
+    """Print what `--apply` would do, judged from the store alone: no Slack call, no write."""
+    from study_group.outbox import due_unsent, plan_changes
+    from study_group.slack_setup import plan_setup
+
+    todo = plan_setup(conn, cohort)
+    typer.echo("Plan (nothing is sent without --apply):")
+    typer.echo(f"  look up {len(todo.lookups)} Slack users by email")
+    for name in todo.create:
+        typer.echo(f"  create or adopt #{name}")
+    for name, count in todo.invites.items():
+        typer.echo(f"  invite {count} people to #{name}")
+    if todo.lookups:
+        typer.echo("  invite each person found by email to their channels")
+    typer.echo(f"  set {len(todo.topics)} topics, add bookmarks in {len(todo.bookmarks)} channels")
+    for source, posts in _wanted_posts(conn, cohort, curriculum).items():
+        changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
+        typer.echo(
+            f"  {source}: {len(changes.new)} new posts, {len(changes.edited)} edited (delete and reschedule),"
+            f" {len(changes.cancelled)} cancelled, {changes.unchanged} unchanged"
+        )
+        _echo_refused(changes.refused)
+    due = due_unsent(conn, clock.now() + cohort.slack.schedule_horizon_days * 86400)
+    typer.echo(f"  outbox: {due} already-planned posts due within {cohort.slack.schedule_horizon_days} days")
+
+
+def _echo_refused(refused: list[tuple[int, Post]]) -> None:
+    for _row_id, post in refused:
+        typer.echo(
+            f"    refused edit of {post.kind} {post.target} {post.key}: it posts within 15 minutes,"
+            " or its state is unknown (run `outbox reconcile`)"
+        )
+
+
+def _sync_apply(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum, clock: Clock) -> None:
+    from study_group.errors import MaybeProcessed, SlackError
+    from study_group.outbox import Fatal, due_unsent, plan_changes, reconcile, record, send
+    from study_group.slack_io import MissingToken, connect
+    from study_group.slack_setup import apply_setup, resolver
+
+    horizon = cohort.slack.schedule_horizon_days * 86400
+    try:
+        slack = connect(clock, cohort.slack.api_base_url)
+    except MissingToken as exc:
+        _fail(str(exc), 2)
+    try:
+        if conn.execute("SELECT 1 FROM outbox WHERE state='sending' LIMIT 1").fetchone():
+            reconcile(conn, slack, clock)  # a crashed run first, so its posts are not edited blind
+        setup = apply_setup(conn, slack, cohort)
+        # counts only: the run log outlives `participant forget`, so it holds no emails
+        summary: dict[str, object] = {"setup": {**asdict(setup), "unknown_emails": len(setup.unknown_emails)}}
+        for source, posts in _wanted_posts(conn, cohort, curriculum).items():
+            changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
+            record(conn, cohort.slug, changes)
+            _echo_refused(changes.refused)
+            summary[source] = {k: len(getattr(changes, k)) for k in ("new", "edited", "cancelled", "refused")}
+        report = send(conn, slack, clock, resolver(conn, slack), horizon)
+        left = due_unsent(conn, clock.now() + horizon)
+        summary.update(send=asdict(report), left=left, api_calls=sum(slack.calls.values()))
+    except Fatal as exc:
+        _fail(f"{exc}: check SLACK_BOT_TOKEN and the app's scopes")
+    except MaybeProcessed as exc:
+        _fail(f"{exc}. What was certainly done is saved; run the same command again to continue.")
+    except SlackError as exc:
+        _fail(f"{exc}. What was done is saved; fix the cause and run again.")
+    _log_run(conn, "sync", True, summary)
+    unknown = f", not in Slack: {', '.join(setup.unknown_emails)}" if setup.unknown_emails else ""
+    typer.echo(f"users: {setup.resolved} resolved{unknown}")
     typer.echo(
-        f"users: {setup.resolved} resolved"
-        + (f", not in Slack: {', '.join(setup.unknown_emails)}" if setup.unknown_emails else "")
+        f"channels: {setup.created} created, {setup.adopted} adopted; {setup.invited} invited;"
+        f" {setup.topics} topics; {setup.bookmarks} bookmarks"
     )
     typer.echo(
-        f"channels: {setup.created} created, {setup.adopted} adopted; {setup.invited} invited; {setup.topics} topics; {setup.bookmarks} bookmarks"
-    )
-    typer.echo(
-        f"posts: {report.scheduled} scheduled, {report.deleted} deleted, {report.deferred} later (beyond {cohort.slack.schedule_horizon_days} days), {report.uncertain} unanswered (reconciled), {report.expired} expired"
+        f"posts: {report.scheduled} scheduled, {report.deleted} deleted, {report.deferred} later"
+        f" (beyond {cohort.slack.schedule_horizon_days} days), {report.uncertain} unanswered (reconciled),"
+        f" {report.expired} expired"
     )
     for problem in setup.problems:
         typer.echo(f"  unfinished: {problem}")

@@ -120,6 +120,12 @@ def record(conn: sqlite3.Connection, slug: str, changes: Changes) -> None:
             )
 
 
+def due_unsent(conn: sqlite3.Connection, until: float) -> int:
+    """Posts due by `until` that Slack does not hold yet (or might not: unanswered calls)."""
+    query = "SELECT count(*) FROM outbox WHERE state IN ('planned', 'failed', 'sending', 'uncertain') AND post_at <= ?"
+    return int(conn.execute(query, (until,)).fetchone()[0])
+
+
 @dataclass
 class SendReport:
     scheduled: int = 0
