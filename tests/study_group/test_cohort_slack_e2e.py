@@ -253,3 +253,32 @@ def test_maybe_processed_is_what_a_drop_raises(env) -> None:
     with pytest.raises(MaybeProcessed):
         client.call("auth.test")
     assert env.slack.calls("auth.test") == 1, "a dropped call must not be retried by the client"
+
+
+def test_an_edit_within_fifteen_minutes_of_posting_is_refused(prepared) -> None:
+    env = prepared
+    assert env.run("sync", env.c, "--apply").exit_code == 0
+    ((week1_id, week1),) = [
+        (sid, m) for sid, m in env.slack.scheduled.items() if "*Week 1: Tensors, shapes and layers*" in m["text"]
+    ]
+    env.clock.advance(week1["post_at"] - env.clock.now() - 600)  # ten minutes before it posts
+    env.cohort.write_text(env.cohort.read_text().replace("Tensors, shapes and layers", "Tensors and shapes"))
+    result = env.run("sync", env.c, "--apply")
+    assert "refused edit of weekly_plan channel:announcements w1" in result.output, result.output
+    deleted = {p.get("scheduled_message_id") for m, p in env.slack.requests if m == "chat.deleteScheduledMessage"}
+    assert week1_id not in deleted, "too late to delete safely"
+    assert deleted, "the pair DMs (posting later) are still edited"
+    env.clock.advance(3600)
+    env.slack.deliver_due()
+    assert any("*Week 1: Tensors, shapes and layers*" in m["text"] for m in env.slack.posted)
+
+
+def test_full_reconcile_deletes_stray_copies_before_they_post(prepared) -> None:
+    env = prepared
+    assert env.run("sync", env.c, "--apply").exit_code == 0
+    original = next(m for m in env.slack.scheduled.values() if m["text"].startswith("*Week 2:"))
+    env.slack.scheduled["QSTRAY"] = dict(original)  # e.g. a copy left by a run whose store was restored from backup
+    result = env.run("outbox", "reconcile", env.c, "--apply")
+    assert result.exit_code == 0 and "duplicates deleted 1" in result.output, result.output
+    assert "QSTRAY" not in env.slack.scheduled
+    assert sum(m["text"] == original["text"] for m in env.slack.scheduled.values()) == 1
