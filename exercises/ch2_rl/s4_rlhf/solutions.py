@@ -242,3 +242,6 @@ def reference_scores(reference: nn.Module, reward_model: nn.Module, num: int, le
     with t.no_grad():
         tokens = sample_continuations(reference, encode(PROMPT)[None], num, length, t.Generator().manual_seed(seed))
         return reward_model(tokens), float(np.mean([preference_score(decode(x[len(PROMPT) :])) for x in tokens]))
+
+
+KL_BUDGET = 10.0  # nats per 40-character continuation: about a quarter of a nat per character
