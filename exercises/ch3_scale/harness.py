@@ -86,13 +86,19 @@ def _remote_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_list(frames[-6:]))
 
 
-def _worker(rank: int, world_size: int, init: str, out: str, parcel: portable.Parcel, threads: int, timeout_s: float) -> None:
+def _worker(
+    rank: int, world_size: int, init: str, out: str, parcel: portable.Parcel, threads: int, timeout_s: float
+) -> None:
     torch.set_num_threads(threads)
     try:
         if device() == "cuda":
             torch.cuda.set_device(rank_device(rank))
         dist.init_process_group(
-            backend(), init_method=init, rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=timeout_s + _GLOO_EXTRA_S)
+            backend(),
+            init_method=init,
+            rank=rank,
+            world_size=world_size,
+            timeout=datetime.timedelta(seconds=timeout_s + _GLOO_EXTRA_S),
         )
         dist.barrier()  # gloo finishes connecting pairs lazily: a rank that left early would break a peer's setup
         fn, args = portable.unpack(parcel)
@@ -144,7 +150,10 @@ def run_ranks(
         for p in procs:
             p.start()
         _wait(procs, folder, timeout_s)
-        return [{k: torch.from_numpy(v) for k, v in np.load(Path(folder, f"rank{r}.npz")).items()} for r in range(world_size)]
+        return [
+            {k: torch.from_numpy(v) for k, v in np.load(Path(folder, f"rank{r}.npz")).items()}
+            for r in range(world_size)
+        ]
     finally:
         for p in procs:
             if p.is_alive():
@@ -172,14 +181,19 @@ def _wait(procs: list[Any], folder: str, timeout_s: float) -> None:
             p.kill()
         p.join()
     exitcodes = [p.exitcode for p in procs]
-    # The first rank to fail holds the cause; the others often fail only because it went away.
+    # A rank that died without a report (a signal: killed, out of memory) is the cause of the
+    # others' errors; otherwise the first rank to report holds it, as the rest often fail only
+    # because it went away.
     errors = sorted(Path(folder).glob("rank*.err"), key=lambda p: p.stat().st_mtime_ns)
+    reported = {int(e.stem.removeprefix("rank")) for e in errors}
+    for r, code in enumerate(exitcodes):
+        if r not in hung and r not in reported and code != 0:
+            raise RankFailure(
+                f"rank {r} died with exit code {code} without raising (killed, or out of memory?)", r, exitcodes
+            )
     if errors:
         rank = int(errors[0].stem.removeprefix("rank"))
         raise _failure(rank, json.loads(errors[0].read_text()), exitcodes)
-    for r, code in enumerate(exitcodes):
-        if r not in hung and code != 0:
-            raise RankFailure(f"rank {r} died with exit code {code} without raising (killed, or out of memory?)", r, exitcodes)
     if hung:
         raise RankFailure(
             f"ranks {hung} of {len(procs)} were still running after {timeout_s:.0f} s: most likely a deadlock. "

@@ -149,8 +149,11 @@ class _Packer:
             return self._class(obj)
         if type(obj) in (tuple, list):
             return Items(type(obj), tuple(self.pack(x) for x in obj))
-        if hasattr(obj, "__dict__") and isinstance(type(obj), type) and type(obj).__module__ != "builtins" and (
-            _importable(type(obj)) is None
+        if (
+            hasattr(obj, "__dict__")
+            and isinstance(type(obj), type)
+            and type(obj).__module__ != "builtins"
+            and (_importable(type(obj)) is None)
         ):
             return Instance(self.pack(type(obj)), {k: self.pack(v) for k, v in vars(obj).items()})
         if isinstance(obj, staticmethod | classmethod | property):
@@ -224,7 +227,7 @@ class _Unpacker:
             obj.__dict__.update({k: self.unpack(v) for k, v in item.state.items()})
             return obj
         if isinstance(item, Global):
-            return self.spaces[item.space][item.name]
+            return self._global(item.space, item.name)
         if isinstance(item, Function):
             return self._function(item, None)
         if isinstance(item, Class):
@@ -235,7 +238,8 @@ class _Unpacker:
         closure = None
         if item.closure is not None:
             closure = tuple(
-                class_cell if isinstance(c, ClassCell) and class_cell else types.CellType(self.unpack(c)) for c in item.closure
+                class_cell if isinstance(c, ClassCell) and class_cell else types.CellType(self.unpack(c))
+                for c in item.closure
             )
         fn = types.FunctionType(marshal.loads(item.code), self.spaces[item.space], item.name, None, closure)
         fn.__qualname__ = item.qualname
@@ -255,12 +259,19 @@ class _Unpacker:
         cell.cell_contents = cls
         return cls
 
+    def _global(self, key: int, name: str) -> Any:
+        """A name in a shipped namespace, unpacked the first time something needs it (a base class
+        must exist before its subclass; a function needs only its namespace dict to exist)."""
+        space = self.spaces[key]
+        if name not in space:
+            space[name] = self.unpack(self.parcel.spaces[key][name])
+        return space[name]
+
     def run(self) -> Any:
-        # Functions only need their namespace dict to exist, so globals can be filled after.
         for key, names in self.parcel.spaces.items():
             for name, packed in names.items():
                 if packed is not None:
-                    self.spaces[key][name] = self.unpack(packed)
+                    self._global(key, name)
         return self.unpack(self.parcel.root)
 
 

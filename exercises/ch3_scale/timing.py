@@ -57,3 +57,66 @@ def collective_seconds(fn: Callable[[Tensor], Tensor] | None, world_size: int, n
 def message_seconds(numel: int, repeats: int = 5) -> float:
     """One-way time of one message of `numel` float32 between two ranks (half a ping-pong)."""
     return collective_seconds(_ping_pong, 2, numel, repeats) / 2
+
+
+def _torch_ddp_step(
+    ddp: torch.nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, global_count: int
+) -> float:
+    """The same step as the learner's `data_parallel_step`, with PyTorch's DDP doing the averaging."""
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(ddp(x), y)
+    (loss * len(x) * dist.get_world_size() / global_count).backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _train_worker(
+    rank: int,
+    world_size: int,
+    model_cls: type,
+    cfg: object,
+    wrapper: type | None,
+    step: Callable | None,
+    cap: int,
+    steps: int,
+) -> dict:
+    device = rank_device(rank)
+    torch.manual_seed(0)
+    model = model_cls(cfg).to(device)
+    if wrapper is None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        wrapped = DistributedDataParallel(model, bucket_cap_mb=cap * 4 / 2**20)
+        step = _torch_ddp_step
+    else:
+        wrapped = wrapper(model, cap)
+    assert step is not None
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    batch = 32
+    x = torch.randn(batch, cfg.d_in, device=device)  # type: ignore[attr-defined]
+    y = torch.randn(batch, cfg.d_out, device=device)  # type: ignore[attr-defined]
+    step(wrapped, optimizer, x, y, batch * world_size)  # warm-up
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(wrapped, optimizer, x, y, batch * world_size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {"seconds": torch.tensor((time.perf_counter() - start) / steps)}
+
+
+def training_step_seconds(
+    world_size: int,
+    model_cls: type,
+    cfg: object,
+    wrapper: type | None,
+    step: Callable | None,
+    cap: int,
+    steps: int,
+    threads: int = 1,
+) -> float:
+    """Seconds per data-parallel training step: `wrapper(model, cap)` with `step(...)`, or DDP when None."""
+    results = run_ranks(
+        _train_worker, world_size, model_cls, cfg, wrapper, step, cap, steps, timeout_s=600, threads=threads
+    )
+    return max(float(r["seconds"]) for r in results)

@@ -54,8 +54,10 @@ def _learner_call(op: str, fn: Callable, x: Tensor, world: int) -> Tensor:
     out = fn(x, world - 1) if op in ("broadcast", "reduce") else fn(x)
     if op == "all_gather":
         if not isinstance(out, list | tuple) or len(out) != world:
-            fail(f"{name} must return a list of {world} tensors (one per rank), got {type(out).__name__}"
-                 + (f" of length {len(out)}" if isinstance(out, list | tuple) else ""))
+            fail(
+                f"{name} must return a list of {world} tensors (one per rank), got {type(out).__name__}"
+                + (f" of length {len(out)}" if isinstance(out, list | tuple) else "")
+            )
         for r, piece in enumerate(out):
             check(isinstance(piece, Tensor), f"{name}: slot {r} of the list is {type(piece).__name__}, not a tensor")
             assert_shape(piece, x.shape, f"{name}: slot {r} of the list")
@@ -114,8 +116,11 @@ def _mistakes(op: str, inputs: list[Tensor], rank: int, world: int) -> dict[str,
             "you left out the destination's own tensor": total - inputs[rank],
         }
     if op == "all_gather":
-        return {"your list is in the wrong order: after s shifts you hold rank (rank - s)'s tensor": torch.stack(
-            [inputs[(2 * rank - r) % world] for r in range(world)])}
+        return {
+            "your list is in the wrong order: after s shifts you hold rank (rank - s)'s tensor": torch.stack(
+                [inputs[(2 * rank - r) % world] for r in range(world)]
+            )
+        }
     if op == "all_reduce":
         return {
             "you averaged instead of summing": total / world,
@@ -134,10 +139,15 @@ def _check_collective(fn: Callable, op: str, what: str) -> list[list[dict[str, T
             inputs = [r[f"in{i}"] for r in results]
             for rank, res in enumerate(results):
                 where = f"{what} at world size {world}, rank {rank}, input of shape {shape}"
-                check(not bool(res[f"modified{i}"]), f"{where}: the input tensor was modified. Work on a copy (x.clone()).")
+                check(
+                    not bool(res[f"modified{i}"]),
+                    f"{where}: the input tensor was modified. Work on a copy (x.clone()).",
+                )
                 if op == "reduce" and rank != world - 1:
                     continue  # only the destination's result is defined
-                assert_close(res[f"out{i}"], res[f"ref{i}"], where, atol=1e-5, diagnose=_mistakes(op, inputs, rank, world))
+                assert_close(
+                    res[f"out{i}"], res[f"ref{i}"], where, atol=1e-5, diagnose=_mistakes(op, inputs, rank, world)
+                )
         runs.append(results)
     return runs
 
@@ -159,11 +169,17 @@ def test_tree_broadcast(tree_broadcast) -> None:
         world, src = len(results), len(results) - 1
         counts = [int(r["messages0"]) for r in results]
         check(sum(counts) > 0, "no sends were counted: call them as dist.send or dist.isend (the test counts those).")
-        check(sum(counts) == world - 1, f"at world size {world} your ranks sent {counts} messages ({sum(counts)} in all); "
-              f"a broadcast needs exactly {world - 1}: every rank but the source receives once.")
+        check(
+            sum(counts) == world - 1,
+            f"at world size {world} your ranks sent {counts} messages ({sum(counts)} in all); "
+            f"a broadcast needs exactly {world - 1}: every rank but the source receives once.",
+        )
         rounds = math.ceil(math.log2(world))
-        check(counts[src] <= rounds, f"at world size {world} the source sent {counts[src]} messages; in a binomial tree "
-              f"it sends only ceil(log2 {world}) = {rounds}, because ranks that already have the data forward it.")
+        check(
+            counts[src] <= rounds,
+            f"at world size {world} the source sent {counts[src]} messages; in a binomial tree "
+            f"it sends only ceil(log2 {world}) = {rounds}, because ranks that already have the data forward it.",
+        )
 
 
 @learner_test
@@ -196,9 +212,12 @@ def test_ring_all_reduce(ring_all_reduce) -> None:
             budget = 2 * (world - 1) * math.ceil(n / world)
             for rank, res in enumerate(results):
                 sent = int(res[f"elements{i}"])
-                check(sent <= budget, f"at world size {world}, rank {rank} sent {sent} elements for a tensor of {n}; "
-                      f"a ring all-reduce sends at most 2(p-1) chunks of ceil(n/p) = {budget}. Is this a reduce "
-                      "to one rank followed by a broadcast?")
+                check(
+                    sent <= budget,
+                    f"at world size {world}, rank {rank} sent {sent} elements for a tensor of {n}; "
+                    f"a ring all-reduce sends at most 2(p-1) chunks of ceil(n/p) = {budget}. Is this a reduce "
+                    "to one rank followed by a broadcast?",
+                )
 
 
 _ALGORITHMS = ["broadcast", "tree_broadcast", "naive_all_reduce", "ring_all_reduce"]
@@ -207,7 +226,13 @@ _ALGORITHMS = ["broadcast", "tree_broadcast", "naive_all_reduce", "ring_all_redu
 @learner_test
 def test_predicted_seconds(predicted_seconds) -> None:
     @LEARNER_SETTINGS
-    @given(st.sampled_from(_ALGORITHMS), st.floats(1.0, 1e9), st.integers(2, 64), st.floats(1e-7, 1e-3), st.floats(1e-11, 1e-8))
+    @given(
+        st.sampled_from(_ALGORITHMS),
+        st.floats(1.0, 1e9),
+        st.integers(2, 64),
+        st.floats(1e-7, 1e-3),
+        st.floats(1e-11, 1e-8),
+    )
     def prop(algorithm: str, nbytes: float, p: int, alpha: float, beta: float) -> None:
         got = predicted_seconds(algorithm, nbytes, p, alpha, beta)
         want = ref.predicted_seconds(algorithm, nbytes, p, alpha, beta)
@@ -217,8 +242,14 @@ def test_predicted_seconds(predicted_seconds) -> None:
             "an all-reduce has two phases: 2(p-1) steps, not p-1": torch.tensor(want / 2),
             "the tree has ceil(log2 p) rounds, not log2 p": torch.tensor(math.log2(p) * (alpha + beta * nbytes)),
         }
-        assert_close(torch.tensor(float(got)), torch.tensor(want), f"predicted_seconds({algorithm!r}, {nbytes:.3g} B, p={p})",
-                     atol=0, rtol=1e-6, diagnose=mistakes)
+        assert_close(
+            torch.tensor(float(got)),
+            torch.tensor(want),
+            f"predicted_seconds({algorithm!r}, {nbytes:.3g} B, p={p})",
+            atol=0,
+            rtol=1e-6,
+            diagnose=mistakes,
+        )
 
     prop()
 
@@ -233,7 +264,13 @@ def test_fit_alpha_beta(fit_alpha_beta) -> None:
         got = fit_alpha_beta(nbytes, seconds)
         check(isinstance(got, tuple | list) and len(got) == 2, "fit_alpha_beta must return a pair (alpha, beta)")
         slope_only = float((nbytes * seconds).sum() / (nbytes * nbytes).sum())
-        assert_close(torch.tensor([float(v) for v in got]), torch.tensor([alpha, beta]), "(alpha, beta)", atol=1e-12, rtol=1e-4,
-                     diagnose={"you fitted a line through the origin: alpha is missing": torch.tensor([0.0, slope_only])})
+        assert_close(
+            torch.tensor([float(v) for v in got]),
+            torch.tensor([alpha, beta]),
+            "(alpha, beta)",
+            atol=1e-12,
+            rtol=1e-4,
+            diagnose={"you fitted a line through the origin: alpha is missing": torch.tensor([0.0, slope_only])},
+        )
 
     prop()

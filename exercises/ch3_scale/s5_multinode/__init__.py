@@ -1,0 +1,1 @@
+"""Section 3.5: beyond one machine (launching, Slurm, checkpoints that survive a killed worker)."""

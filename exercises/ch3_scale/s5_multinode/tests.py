@@ -1,0 +1,273 @@
+"""Tests for section 3.5. Call them from your notebook, e.g. `tests.test_train_resumable(train_resumable)`.
+
+The resume test runs three jobs at world size 2, each in a fresh folder and rendezvous: an
+uninterrupted run, a run whose last rank is SIGKILLed at a checkpoint step, and a restart of
+that run. The restart must end with weights equal (torch.equal, no tolerance) to the
+uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shlex
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exercises.ch3_scale.harness import RankFailure, run_ranks
+from exercises.ch3_scale.s5_multinode import solutions as ref
+from exercises.framework.asserts import LEARNER_SETTINGS, assert_equal, check, fail, learner_test
+
+RESUME_CFG = ref.TrainConfig(steps=12, checkpoint_every=4)
+DIE_AT = 8  # a checkpoint step: the last rank dies before writing it, so step 8 is incomplete
+TIMEOUT_S = 120.0
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    for arg in argv:
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@learner_test
+def test_torchrun_command(torchrun_command) -> None:
+    @LEARNER_SETTINGS
+    @given(st.integers(2, 64), st.integers(1, 8), st.sampled_from(["node001", "10.0.0.7"]), st.integers(1024, 65535))
+    def prop(nnodes: int, nproc: int, host: str, port: int) -> None:
+        argv = torchrun_command(nnodes, nproc, host, port, "job42", "train.py")
+        check(
+            isinstance(argv, list) and all(isinstance(a, str) for a in argv),
+            "torchrun_command must return a list of strings",
+        )
+        check(
+            argv[0] == "torchrun" and argv[-1] == "train.py", f"start with 'torchrun' and end with the script: {argv}"
+        )
+        check(
+            "--standalone" not in argv,
+            "--standalone starts a private rendezvous on each node: the nodes never meet. "
+            "Use --rdzv-backend=c10d with a shared --rdzv-endpoint.",
+        )
+        wants = {
+            "nnodes": str(nnodes),
+            "nproc-per-node": str(nproc),
+            "rdzv-backend": "c10d",
+            "rdzv-endpoint": f"{host}:{port}",
+            "rdzv-id": "job42",
+        }
+        for name, value in wants.items():
+            got = _flag(argv, name) or _flag(argv, name.replace("-", "_"))
+            check(
+                got == value,
+                f"torchrun_command({nnodes}, {nproc}, {host!r}, {port}, 'job42', 'train.py'): "
+                f"--{name} should be {value!r}, got {got!r} in {argv}",
+            )
+
+    prop()
+
+
+@learner_test
+def test_ranks_from_environment(ranks_from_environment) -> None:
+    @LEARNER_SETTINGS
+    @given(st.integers(1, 8), st.integers(1, 8), st.data())
+    def prop(nodes: int, per_node: int, data: st.DataObject) -> None:
+        node, local = data.draw(st.integers(0, nodes - 1)), data.draw(st.integers(0, per_node - 1))
+        rank, world = node * per_node + local, nodes * per_node
+        torchrun = {
+            "RANK": str(rank),
+            "LOCAL_RANK": str(local),
+            "WORLD_SIZE": str(world),
+            "SLURM_PROCID": str(node),
+            "SLURM_LOCALID": "0",
+            "SLURM_NTASKS": str(nodes),
+        }
+        slurm = {"SLURM_PROCID": str(rank), "SLURM_LOCALID": str(local), "SLURM_NTASKS": str(world)}
+        for name, env in (("torchrun (inside a Slurm job)", torchrun), ("Slurm srun", slurm)):
+            got = ranks_from_environment(dict(env))
+            if tuple(got) == (local, local, world) and rank != local:
+                fail(f"under {name} you returned the local rank as the global rank: {got}")
+            assert_equal(tuple(got), (rank, local, world), f"ranks_from_environment under {name} {env}")
+
+    prop()
+
+
+@learner_test
+def test_sbatch_script(sbatch_script) -> None:
+    text = sbatch_script("job", nodes=3, gpus_per_node=4, hours=2, script="train.py")
+    check(
+        isinstance(text, str) and text.startswith("#!"),
+        "the script must be a string starting with a shebang (#!/bin/bash)",
+    )
+    directives = {}
+    for line in text.splitlines():
+        if line.startswith("#SBATCH"):
+            key, _, value = line.removeprefix("#SBATCH").strip().partition("=")
+            directives[key] = value
+    for key, value in {"--nodes": "3", "--gpus-per-node": "4", "--ntasks-per-node": "1"}.items():
+        if key == "--ntasks-per-node" and directives.get(key) == "4":
+            fail(
+                "--ntasks-per-node=4 with torchrun starts 4 torchruns per node, each starting 4 workers: 16 per node. "
+                "Use one task per node; torchrun starts the per-GPU workers."
+            )
+        check(directives.get(key) == value, f"#SBATCH {key} should be {value}, got {directives.get(key)!r}")
+    check(
+        "--time" in directives,
+        "ask for a time limit (#SBATCH --time=HH:MM:SS): jobs without one often get the partition's minimum",
+    )
+    srun = [line for line in text.splitlines() if line.strip().startswith("srun")]
+    check(len(srun) == 1, f"expected one `srun ...` line launching torchrun, found {len(srun)}")
+    argv = shlex.split(srun[0].replace("$", "DOLLAR"))
+    check("torchrun" in argv, "srun should launch torchrun")
+    endpoint = _flag(argv, "rdzv-endpoint") or _flag(argv, "rdzv_endpoint") or ""
+    check(
+        endpoint.startswith("DOLLARMASTER_ADDR") or endpoint.startswith("DOLLAR{MASTER_ADDR}"),
+        f"the rendezvous endpoint should be $MASTER_ADDR:PORT (the first node), got {endpoint.replace('DOLLAR', '$')!r}",
+    )
+    check(
+        "scontrol show hostnames" in text and "MASTER_ADDR=" in text,
+        'set MASTER_ADDR to the first node: $(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+    )
+    check(
+        "SLURM_JOB_ID" in (_flag(argv, "rdzv-id") or _flag(argv, "rdzv_id") or "").replace("DOLLAR", "$"),
+        "use $SLURM_JOB_ID as --rdzv-id so two jobs never join each other's rendezvous",
+    )
+    check(
+        _flag(argv, "nproc-per-node") == "4" or _flag(argv, "nproc_per_node") == "4",
+        "torchrun should start 4 workers per node",
+    )
+
+
+def _draws() -> tuple[float, float, torch.Tensor]:
+    return random.random(), float(np.random.rand()), torch.rand(3)
+
+
+def _check_round_trip(capture: Callable, restore: Callable, what: str) -> None:
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    _draws()
+    state = capture()
+    first = _draws()
+    _draws()
+    try:
+        restore(state)
+    except KeyError as exc:
+        fail(f"{what}: restoring raised KeyError {exc}: the captured state has no entry for that generator")
+    second = _draws()
+    for name, a, b in zip(["Python's random", "NumPy's", "torch's"], first, second):
+        same = torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+        check(
+            same, f"{what}: after restoring, {name} generator did not repeat its draws. Is it missing from the state?"
+        )
+
+
+@learner_test
+def test_capture_rng_state(capture_rng_state) -> None:
+    _check_round_trip(capture_rng_state, ref.restore_rng_state, "capture_rng_state (restored with the reference)")
+
+
+@learner_test
+def test_restore_rng_state(restore_rng_state) -> None:
+    _check_round_trip(ref.capture_rng_state, restore_rng_state, "restore_rng_state (captured with the reference)")
+
+
+class _Unpicklable:
+    """Fails halfway through torch.save, like a process killed mid-write."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("simulated crash while writing")
+
+
+@learner_test
+def test_save_atomically(save_atomically) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "checkpoint.pt"
+        save_atomically({"weights": torch.arange(1000.0)}, path)
+        check(path.exists(), "save_atomically did not create the file")
+        check(torch.equal(torch.load(path)["weights"], torch.arange(1000.0)), "the saved checkpoint does not load back")
+        try:
+            save_atomically({"weights": torch.zeros(1000), "bad": _Unpicklable()}, path)
+        except RuntimeError:
+            pass
+        else:
+            fail("save_atomically swallowed an error while saving: let it propagate so the caller knows")
+        try:
+            survived = torch.equal(torch.load(path)["weights"], torch.arange(1000.0))
+        except Exception as exc:
+            fail(
+                f"a save that failed halfway destroyed the previous checkpoint ({type(exc).__name__} on load). "
+                "Write to a temporary file, then os.replace it onto the real name."
+            )
+        check(survived, "a failed save changed the previous checkpoint")
+        leftovers = sorted(p.name for p in Path(folder).iterdir() if p.name != "checkpoint.pt")
+        check(not leftovers, f"temporary files left behind after a failed save: {leftovers}")
+
+
+@learner_test
+def test_latest_complete_step(latest_complete_step) -> None:
+    @LEARNER_SETTINGS
+    @given(st.integers(1, 4), st.lists(st.tuples(st.integers(1, 6), st.integers(0, 3)), max_size=16))
+    def prop(world: int, files: list[tuple[int, int]]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            for step, rank in files:
+                if rank < world:
+                    (Path(folder) / f"step{step * 4}-rank{rank}.pt").touch()
+            (Path(folder) / "step99-rank0.pt.tmp").touch()  # a save in progress: not a checkpoint
+            got = latest_complete_step(Path(folder), world)
+            want = ref.latest_complete_step(Path(folder), world)
+            names = sorted(p.name for p in Path(folder).iterdir())
+            latest_any = max((s * 4 for s, r in files if r < world), default=None)
+            if got == latest_any and got != want:
+                fail(
+                    f"latest_complete_step on {names} with world size {world} returned {got}, the latest step any rank "
+                    f"wrote; not every rank finished it. Expected {want}."
+                )
+            assert_equal(got, want, f"latest_complete_step on {names}, world size {world}")
+
+    prop()
+
+
+def resume_scenario(
+    train: Callable, cfg: ref.TrainConfig = RESUME_CFG, die_at: int = DIE_AT
+) -> tuple[dict, dict, list[str]]:
+    """(uninterrupted weights, resumed weights, files left by the killed run) at world size 2."""
+    with tempfile.TemporaryDirectory() as clean, tempfile.TemporaryDirectory() as crashy:
+        uninterrupted = run_ranks(train, 2, cfg, clean, timeout_s=TIMEOUT_S)[0]
+        try:
+            run_ranks(train, 2, dataclasses.replace(cfg, die_at=die_at), crashy, timeout_s=TIMEOUT_S)
+        except RankFailure as failure:
+            check(
+                failure.exitcodes[-1] == -9,
+                f"the killed run failed, but not because the last rank was killed: {failure}",
+            )
+        else:
+            fail(
+                f"the run with die_at={die_at} finished: call maybe_die(step, cfg, rank) just before saving each checkpoint"
+            )
+        left = sorted(p.name for p in Path(crashy).iterdir())
+        resumed = run_ranks(train, 2, cfg, crashy, timeout_s=TIMEOUT_S)[0]
+    return uninterrupted, resumed, left
+
+
+@learner_test
+def test_train_resumable(train_resumable) -> None:
+    uninterrupted, resumed, left = resume_scenario(train_resumable)
+    check(
+        any(name.startswith("step") for name in left),
+        f"the killed run left no checkpoints in its folder ({left}): save step{{S}}-rank{{R}}.pt every checkpoint_every steps",
+    )
+    check(set(uninterrupted) == set(resumed), f"parameter names differ: {sorted(uninterrupted)} vs {sorted(resumed)}")
+    for name in uninterrupted:
+        a, b = uninterrupted[name], resumed[name]
+        if not torch.equal(a, b):
+            fail(
+                f"after the kill and restart, parameter {name} differs from the uninterrupted run by up to "
+                f"{float((a - b).abs().max()):.3g}. Check what the checkpoint holds (model, optimizer state, RNG state, "
+                f"step) and that you resume from the latest complete step; files after the kill were {left}."
+            )
