@@ -280,7 +280,8 @@ def _sync_apply(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum
             reconcile(conn, slack, clock)  # a crashed run first, so its posts are not edited blind
         setup = apply_setup(conn, slack, cohort)
         # counts only: the run log outlives `participant forget`, so it holds no emails
-        summary: dict[str, object] = {"setup": {**asdict(setup), "unknown_emails": len(setup.unknown_emails)}}
+        counts = {"unknown_emails": len(setup.unknown_emails), "zone_mismatches": len(setup.zone_mismatches)}
+        summary: dict[str, object] = {"setup": {**asdict(setup), **counts}}
         for source, posts in _wanted_posts(conn, cohort, curriculum).items():
             changes = plan_changes(conn, cohort.slug, source, posts, clock.now())
             record(conn, cohort.slug, changes)
@@ -298,6 +299,8 @@ def _sync_apply(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum
     _log_run(conn, "sync", True, summary)
     unknown = f", not in Slack: {', '.join(setup.unknown_emails)}" if setup.unknown_emails else ""
     typer.echo(f"users: {setup.resolved} resolved{unknown}")
+    for mismatch in setup.zone_mismatches:
+        typer.echo(f"  check time zone: {mismatch}")
     typer.echo(
         f"channels: {setup.created} created, {setup.adopted} adopted; {setup.invited} invited;"
         f" {setup.topics} topics; {setup.bookmarks} bookmarks"

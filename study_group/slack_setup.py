@@ -35,6 +35,7 @@ class SetupPlan:
 class SetupReport:
     resolved: int = 0
     unknown_emails: list[str] = field(default_factory=list)
+    zone_mismatches: list[str] = field(default_factory=list)  # roster zone differs from Slack profile
     created: int = 0
     adopted: int = 0
     invited: int = 0
@@ -120,7 +121,7 @@ def plan_setup(conn: sqlite3.Connection, cohort: Cohort) -> SetupPlan:
 
 def resolve_users(conn: sqlite3.Connection, slack: Slack, report: SetupReport) -> None:
     for row in conn.execute(
-        "SELECT id, email FROM participant WHERE status='active' AND slack_id IS NULL ORDER BY id"
+        "SELECT id, email, timezone FROM participant WHERE status='active' AND slack_id IS NULL ORDER BY id"
     ).fetchall():
         try:
             user = slack.call("users.lookupByEmail", email=row["email"])["user"]
@@ -132,6 +133,9 @@ def resolve_users(conn: sqlite3.Connection, slack: Slack, report: SetupReport) -
         with transaction(conn):
             conn.execute("UPDATE participant SET slack_id=? WHERE id=?", (user["id"], row["id"]))
         report.resolved += 1
+        if user.get("tz") and user["tz"] != row["timezone"]:
+            # a form answered while travelling, or a wrong pick from a long list: groups depend on it
+            report.zone_mismatches.append(f"{row['email']} ({row['timezone']} on the roster, {user['tz']} in Slack)")
 
 
 def _channel_id(

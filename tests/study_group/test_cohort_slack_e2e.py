@@ -285,3 +285,11 @@ def test_full_reconcile_deletes_stray_copies_before_they_post(prepared) -> None:
     assert result.exit_code == 0 and "duplicates deleted 1" in result.output, result.output
     assert "QSTRAY" not in env.slack.scheduled
     assert sum(m["text"] == original["text"] for m in env.slack.scheduled.values()) == 1
+
+
+def test_roster_zones_that_disagree_with_slack_profiles_are_flagged(prepared) -> None:
+    env = prepared
+    env.slack.users["person010@example.org"]["tz"] = "Pacific/Auckland"
+    result = env.run("sync", env.c, "--apply")
+    assert "check time zone: person010@example.org" in result.output and "Pacific/Auckland in Slack" in result.output
+    assert result.output.count("check time zone") == 1
