@@ -19,6 +19,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 def migrations() -> list[tuple[int, Path]]:
     found = sorted((int(p.name.split("_")[0]), p) for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
     numbers = [n for n, _ in found]
+    if not numbers:  # a wheel built without the .sql files (package-data must include *.sql)
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}: this installation of study_group is incomplete")
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migrations must be numbered 1, 2, 3 … without gaps; found {numbers}")
     return found
