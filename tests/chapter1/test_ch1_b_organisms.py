@@ -12,11 +12,16 @@ import torch
 from transformer_lens import HookedTransformer
 
 from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.organisms.modular_addition import train as modular_addition
 from exercises.ch1_transformers.organisms.mood_stories import train as mood_stories
 
 # organism name -> (its evaluate(model) function, the figures it must reach whatever the run)
 EVALUATORS: dict[str, tuple[Callable[[HookedTransformer], dict[str, Any]], dict[str, float]]] = {
     "mood_stories": (lambda m: mood_stories.evaluate(m, mood_stories.TrainConfig()), {"mood_accuracy": 0.99}),
+    "modular_addition": (
+        lambda m: modular_addition.evaluate(m, modular_addition.TrainConfig()),
+        {"test_accuracy": 0.99},
+    ),
 }
 
 
@@ -28,7 +33,9 @@ def test_organism_reproduces_recorded_metrics(name: str) -> None:
     recorded = organisms.metrics(name)
     reached = evaluate(model)
     for key, value in reached.items():
-        assert math.isclose(value, recorded[key], abs_tol=2e-4), f"{name}: {key} is {value}, metrics.json says {recorded[key]}"
+        assert math.isclose(value, recorded[key], abs_tol=2e-4), (
+            f"{name}: {key} is {value}, metrics.json says {recorded[key]}"
+        )
     for key, floor in floors.items():
         assert recorded[key] >= floor, f"{name}: recorded {key} {recorded[key]} is below the stated {floor}"
 

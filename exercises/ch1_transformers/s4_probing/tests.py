@@ -27,8 +27,16 @@ def _randn(seed: int, *shape: int) -> t.Tensor:
 @functools.cache
 def _tiny_model() -> HookedTransformer:
     cfg = HookedTransformerConfig(
-        n_layers=2, d_model=16, n_heads=2, d_head=8, d_mlp=32, act_fn="gelu", normalization_type="LN",
-        n_ctx=corpus.SEQ_LEN, d_vocab=len(corpus.VOCAB), seed=1,
+        n_layers=2,
+        d_model=16,
+        n_heads=2,
+        d_head=8,
+        d_mlp=32,
+        act_fn="gelu",
+        normalization_type="LN",
+        n_ctx=corpus.SEQ_LEN,
+        d_vocab=len(corpus.VOCAB),
+        seed=1,
     )
     return HookedTransformer(cfg).eval()
 
@@ -60,9 +68,9 @@ def test_resid_at(resid_at) -> None:
             expected = ref.resid_at(model, stories.tokens, positions, layer)
             diagnose = {}
             if layer < model.cfg.n_layers:
-                diagnose["you read the stream leaving layer l (hook_resid_post); 'entering layer l' is hook_resid_pre"] = (
-                    ref.resid_at(model, stories.tokens, positions, layer + 1)
-                )
+                diagnose[
+                    "you read the stream leaving layer l (hook_resid_post); 'entering layer l' is hook_resid_pre"
+                ] = ref.resid_at(model, stories.tokens, positions, layer + 1)
             assert_close(out, expected, what, diagnose=diagnose)
 
 
@@ -83,7 +91,10 @@ def test_mean_difference_probe(mean_difference_probe) -> None:
             "b",
             atol=1e-4,
             diagnose={
-                "the threshold uses the mean of all points; use the midpoint of the two class means (the classes can be unbalanced)": -acts.mean(0) @ w_ref,
+                "the threshold uses the mean of all points; use the midpoint of the two class means (the classes can be unbalanced)": -acts.mean(
+                    0
+                )
+                @ w_ref,
                 "b is missing its minus sign": -b_ref,
                 "b is 0: the boundary must pass halfway between the means, not through the origin": t.tensor(0.0),
             },
@@ -99,9 +110,18 @@ def test_probe_accuracy(probe_accuracy) -> None:
     w, b = t.tensor([1.0]), t.tensor(0.0)
     out = probe_accuracy(w, b, acts, labels)
     check(out is not None, "probe_accuracy returned None: did you forget `return`?")
-    check(abs(float(out) - 0.6) > 1e-6, "you thresholded the logit at 0.5; acts @ w + b is a logit, positive means class 1.")
-    check(abs(float(out) - 0.8) < 1e-6, f"logits 1, 0.2, -0.3, -2, 0.4 against labels 1, 1, 0, 0, 0 give accuracy 0.8; got {out}.")
-    check(abs(float(probe_accuracy(-w, b, acts, labels)) - 0.2) < 1e-6, "flipping w must flip every prediction (accuracy 0.2 here).")
+    check(
+        abs(float(out) - 0.6) > 1e-6,
+        "you thresholded the logit at 0.5; acts @ w + b is a logit, positive means class 1.",
+    )
+    check(
+        abs(float(out) - 0.8) < 1e-6,
+        f"logits 1, 0.2, -0.3, -2, 0.4 against labels 1, 1, 0, 0, 0 give accuracy 0.8; got {out}.",
+    )
+    check(
+        abs(float(probe_accuracy(-w, b, acts, labels)) - 0.2) < 1e-6,
+        "flipping w must flip every prediction (accuracy 0.2 here).",
+    )
 
 
 @learner_test
@@ -193,7 +213,10 @@ def test_mood_logit_diff(mood_logit_diff) -> None:
             expected,
             "mood_logit_diff",
             diagnose={
-                "you read one position after 'felt': the prediction of the next word is made at 'felt' itself": later[:, corpus.HAPPY] - later[:, corpus.SAD],
+                "you read one position after 'felt': the prediction of the next word is made at 'felt' itself": later[
+                    :, corpus.HAPPY
+                ]
+                - later[:, corpus.SAD],
                 "the sign is reversed: happy minus sad": -expected,
             },
         )
@@ -207,7 +230,11 @@ def test_steered_logit_diff(steered_logit_diff) -> None:
     stories = corpus.make_stories(6, seed=5)
     direction = _randn(7, 16)
     clean = ref.steered_logit_diff(model, stories, "blocks.1.hook_resid_pre", direction, 0.0)
-    for hook_name, alpha in [("blocks.1.hook_resid_pre", 4.0), ("blocks.0.hook_resid_post", -3.0), ("blocks.0.hook_resid_pre", 2.0)]:
+    for hook_name, alpha in [
+        ("blocks.1.hook_resid_pre", 4.0),
+        ("blocks.0.hook_resid_post", -3.0),
+        ("blocks.0.hook_resid_pre", 2.0),
+    ]:
         out = steered_logit_diff(model, stories, hook_name, direction, alpha)
         what = f"steered_logit_diff(hook {hook_name}, alpha={alpha})"
         assert_shape(out, (6,), what)
@@ -216,7 +243,9 @@ def test_steered_logit_diff(steered_logit_diff) -> None:
             ref.steered_logit_diff(model, stories, hook_name, direction, alpha),
             what,
             atol=1e-4,
-            diagnose={"the output equals the unsteered model's: is the hook attached (fwd_hooks=[(hook_name, hook)])?": clean},
+            diagnose={
+                "the output equals the unsteered model's: is the hook attached (fwd_hooks=[(hook_name, hook)])?": clean
+            },
         )
 
 
@@ -229,7 +258,10 @@ def test_random_orthogonal_directions(random_orthogonal_directions) -> None:
         out = random_orthogonal_directions(direction, n, t.Generator().manual_seed(seed + 1))
         assert_shape(out, (n, d), f"random_orthogonal_directions(direction ({d},), n={n})")
         dots = (out @ direction).abs() / direction.norm() ** 2
-        check(float(dots.max()) < 1e-4, f"the controls are not orthogonal to the direction (largest |cos| x norm ratio {float(dots.max()):.3g}): subtract each row's projection.")
+        check(
+            float(dots.max()) < 1e-4,
+            f"the controls are not orthogonal to the direction (largest |cos| x norm ratio {float(dots.max()):.3g}): subtract each row's projection.",
+        )
         assert_close(
             out.norm(dim=-1),
             direction.norm().expand(n),
@@ -238,8 +270,13 @@ def test_random_orthogonal_directions(random_orthogonal_directions) -> None:
             diagnose={"the controls have unit norm; rescale them to ||direction||": t.ones(n)},
         )
         again = random_orthogonal_directions(direction, n, t.Generator().manual_seed(seed + 1))
-        check(t.allclose(out, again), "equally seeded generators gave different directions: pass generator= to t.randn.")
+        check(
+            t.allclose(out, again), "equally seeded generators gave different directions: pass generator= to t.randn."
+        )
         if n > 1:
-            check(not t.allclose(out[0], out[1]), "the control directions are all the same: draw one random vector per row.")
+            check(
+                not t.allclose(out[0], out[1]),
+                "the control directions are all the same: draw one random vector per row.",
+            )
 
     prop()

@@ -89,7 +89,10 @@ def test_importance_weighted_loss(importance_weighted_loss) -> None:
             "importance_weighted_loss",
             diagnose={
                 "the importance weights are missing": sq.mean(0).sum(),
-                "you averaged over instances; sum them so each instance trains as if alone": (importance * sq).mean(0).sum(-1).mean(),
+                "you averaged over instances; sum them so each instance trains as if alone": (importance * sq)
+                .mean(0)
+                .sum(-1)
+                .mean(),
                 "you averaged over features; sum them": (importance * sq).mean(0).mean(-1).sum(),
             },
         )
@@ -111,7 +114,10 @@ def test_feature_interference(feature_interference) -> None:
         W = _with_dropped_feature(_randn(seed, inst, m, n))
         out = feature_interference(W)
         assert_shape(out, (inst, n), f"feature_interference(W {tuple(W.shape)})")
-        check(not bool(t.isnan(out).any()), "NaN in the output: a dropped feature (zero column) needs an epsilon in its norm.")
+        check(
+            not bool(t.isnan(out).any()),
+            "NaN in the output: a dropped feature (zero column) needs an epsilon in its norm.",
+        )
         dots = t.einsum("kmi,kmj->kij", W, W) ** 2
         unit = W / (W.norm(dim=1, keepdim=True) + 1e-8)
         with_self = (t.einsum("kmi,kmj->kij", unit, W) ** 2).sum(-1)
@@ -122,7 +128,8 @@ def test_feature_interference(feature_interference) -> None:
             atol=1e-4,
             diagnose={
                 "the j = i term is included; interference sums over the other features only": with_self,
-                "W_i is not normalised: use the unit vector W_i / ||W_i|| on the left": dots.sum(-1) - dots.diagonal(dim1=1, dim2=2),
+                "W_i is not normalised: use the unit vector W_i / ||W_i|| on the left": dots.sum(-1)
+                - dots.diagonal(dim1=1, dim2=2),
             },
         )
 
@@ -279,7 +286,10 @@ def test_remove_parallel_grad(remove_parallel_grad) -> None:
                 - (grad_before * W).sum(-1, keepdim=True) * W,
             },
         )
-        check(float(leftover) < 1e-4, f"each row of the result must be orthogonal to its row of W_dec; the largest dot product is {float(leftover):.3g}.")
+        check(
+            float(leftover) < 1e-4,
+            f"each row of the result must be orthogonal to its row of W_dec; the largest dot product is {float(leftover):.3g}.",
+        )
 
     prop()
 
@@ -290,9 +300,17 @@ def test_dead_latent_fraction(dead_latent_fraction) -> None:
     out = dead_latent_fraction(acts)
     check(out is not None, "dead_latent_fraction returned None: did you forget `return`?")
     got = float(out)
-    check(abs(got - 0.75) > 1e-6, "you returned the fraction of zero entries (9 of 12); count latents (columns) that are zero on every token.")
-    check(abs(got - 0.5) < 1e-6, f"latents 0 and 2 never fire and latents 1 and 3 do, so the answer is 0.5; got {got}. Reduce over tokens (dim 0).")
-    check(abs(float(dead_latent_fraction(t.ones(5, 3)))) < 1e-6, "with every latent firing the dead fraction must be 0.")
+    check(
+        abs(got - 0.75) > 1e-6,
+        "you returned the fraction of zero entries (9 of 12); count latents (columns) that are zero on every token.",
+    )
+    check(
+        abs(got - 0.5) < 1e-6,
+        f"latents 0 and 2 never fire and latents 1 and 3 do, so the answer is 0.5; got {got}. Reduce over tokens (dim 0).",
+    )
+    check(
+        abs(float(dead_latent_fraction(t.ones(5, 3)))) < 1e-6, "with every latent firing the dead fraction must be 0."
+    )
 
 
 @learner_test
@@ -345,7 +363,9 @@ def test_ablate_latent_hook(ablate_latent_hook) -> None:
                 f"activation after ablating latent {latent}",
                 atol=1e-5,
                 diagnose={
-                    "the SAE's error term (x - reconstruction) is dropped: the model sees the SAE, not itself": sae.decode(zeroed),
+                    "the SAE's error term (x - reconstruction) is dropped: the model sees the SAE, not itself": sae.decode(
+                        zeroed
+                    ),
                     "the decoder row is not scaled by the latent's activation": x - sae.W_dec[latent],
                 },
             )

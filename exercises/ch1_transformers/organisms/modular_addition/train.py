@@ -67,7 +67,9 @@ def split(cfg: TrainConfig) -> tuple[t.Tensor, t.Tensor]:
 def loss_and_accuracy(model: HookedTransformer, rows: t.Tensor) -> tuple[t.Tensor, float]:
     tokens, answers = all_pairs()
     logits = model(tokens[rows])[:, -1]
-    return t.nn.functional.cross_entropy(logits, answers[rows]), (logits.argmax(-1) == answers[rows]).float().mean().item()
+    return t.nn.functional.cross_entropy(logits, answers[rows]), (
+        logits.argmax(-1) == answers[rows]
+    ).float().mean().item()
 
 
 @t.no_grad()

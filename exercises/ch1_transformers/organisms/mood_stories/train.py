@@ -88,7 +88,7 @@ def train(cfg: TrainConfig) -> HookedTransformer:
 
 
 def main() -> None:
-    t.set_num_threads(1)  # the machine is shared; one thread each is faster than oversubscription
+    t.set_num_threads(1)  # deterministic and fast enough at this size
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="retrain and print metrics without writing files")
     args = parser.parse_args()

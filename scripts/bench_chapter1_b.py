@@ -1,0 +1,97 @@
+"""Chapter 1 benchmarks for sections 1.4-1.6: their organisms and their notebooks' wall times.
+
+Prints the figures issue 5 asks for:
+
+- each organism retrained from its script with its seed: the metrics it reaches against the ones
+  recorded in metrics.json and the floor the chapter relies on, and the training wall time;
+- each section's notebook (solutions filled in) at the default config, against the minutes its
+  manifest states.
+
+    .venv/bin/python scripts/bench_chapter1_b.py           # retrain + default notebooks (~15 min on 2 idle cores)
+    .venv/bin/python scripts/bench_chapter1_b.py --quick   # evaluate committed weights + smoke notebooks
+
+Always exits 0: these are measurements, not tests (CPU speed varies with load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.organisms.modular_addition import train as modular_addition
+from exercises.ch1_transformers.organisms.mood_stories import train as mood_stories
+
+# organism -> (its training module, the metric the sections rely on, its floor)
+ORGANISMS: dict[str, tuple[ModuleType, str, float]] = {
+    "mood_stories": (mood_stories, "mood_accuracy", 0.99),
+    "modular_addition": (modular_addition, "test_accuracy", 0.99),
+}
+SECTIONS = ["1.4", "1.5", "1.6"]
+
+
+def bench_organisms(retrain: bool) -> None:
+    print(f"=== organisms ({'retrained from train.py' if retrain else 'committed weights'}) ===", flush=True)
+    for name, (module, key, floor) in ORGANISMS.items():
+        cfg = module.TrainConfig()
+        start = time.perf_counter()
+        model = module.train(cfg) if retrain else organisms.load(name)
+        reached = module.evaluate(model, cfg)
+        seconds = time.perf_counter() - start
+        recorded = organisms.metrics(name)
+        verdict = "reaches its stated metric" if reached[key] >= floor else "BELOW its stated metric"
+        print(
+            f"{name}: {key} {reached[key]} (recorded {recorded[key]}, floor {floor}) -> {verdict}; {seconds:.0f} s",
+            flush=True,
+        )
+        print(f"  all figures: {reached}", flush=True)
+
+
+def bench_notebooks(size: str) -> None:
+    from nbclient import NotebookClient
+
+    from exercises.framework import generate
+    from exercises.framework.registry import get_section
+
+    os.environ["ARENA_CONFIG"] = size
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    print(f"=== notebooks at the {size} config ===", flush=True)
+    for ident in SECTIONS:
+        section = get_section(ident)
+        nb = generate.instructor_notebook(section)
+        start = time.perf_counter()
+        error = ""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+            except Exception as exc:
+                error = (str(exc).splitlines() or [type(exc).__name__])[0][:100]
+        minutes = (time.perf_counter() - start) / 60
+        budget = section.meta.manifest.cpu_minutes_default
+        verdict = (
+            f"ERROR {error}"
+            if error
+            else ("within budget" if minutes <= budget or size != "default" else "OVER BUDGET")
+        )
+        print(f"{ident}: {minutes:.2f} min (manifest: {budget} min at default) {verdict}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="no retraining; notebooks at the smoke config")
+    args = parser.parse_args()
+    bench_organisms(retrain=not args.quick)
+    bench_notebooks("smoke" if args.quick else "default")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
