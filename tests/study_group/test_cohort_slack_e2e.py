@@ -185,11 +185,14 @@ def test_existing_channel_and_members_are_adopted(prepared) -> None:
     env = prepared
     from study_group.fake_slack import Channel
 
-    members = {u["id"] for u in env.slack.users.values()}
-    env.slack.channels["CEXIST"] = Channel("CEXIST", "arena-s27-announcements", False, members=members)
+    everyone = sorted(u["id"] for u in env.slack.users.values())
+    half = set(everyone[::2])  # the organiser already invited some people by hand
+    env.slack.channels["CEXIST"] = Channel("CEXIST", "arena-s27-announcements", False, members=set(half))
     result = env.run("sync", env.c, "--apply")
     assert result.exit_code == 0, result.output
     assert "1 adopted" in result.output
+    assert set(everyone) <= env.slack.channels["CEXIST"].members
+    assert env.slack.calls("conversations.members") == 1
     assert env.slack.calls("conversations.join") == 1
     assert [c.name for c in env.slack.channels.values()].count("arena-s27-announcements") == 1
     assert env.run("sync", env.c, "--apply").output.count("Slack API calls: 0") == 1
