@@ -111,6 +111,17 @@ class SlackLayout(_Strict):
     bookmarks: list[Bookmark] = []
     api_base_url: str | None = Field(default=None, description="For GovSlack or a test server; env SLACK_API_URL wins")
 
+    @field_validator("group_channel", "announcements")
+    @classmethod
+    def _suffix(cls, value: str) -> str:
+        try:
+            example = value.format(n=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"not a valid pattern ({exc}); use {{n}} or {{n:02d}} for the group number") from None
+        if not re.fullmatch(r"[a-z0-9_-]{1,38}", example):
+            raise ValueError(f"'{example}' is not a Slack channel name (lower-case letters, digits, '-', '_')")
+        return value
+
     @field_validator("channel_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:

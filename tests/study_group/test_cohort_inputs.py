@@ -54,6 +54,7 @@ def test_the_sample_cohort_and_roster_are_valid(cohort_dir: Path) -> None:
         ("at: 2027-04-28T18:00", "at: 2027-08-28T18:00", "talks.1.at", "outside the cohort"),
         ("  slot_step_minutes: 30", "  colour: blue", "meeting.colour", "Extra inputs"),
         ("{week: 2,", "{week: 3,", "weeks.1.week", "expected 2"),
+        ('group_channel: "group-{n:02d}"', 'group_channel: "Group {g}"', "slack.group_channel", "valid pattern"),
     ],
 )
 def test_bad_cohort_field_is_named_with_its_line(cohort_dir: Path, old: str, new: str, field: str, says: str) -> None:
