@@ -31,7 +31,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
 SOLVED = 475.0
 PPO_BUDGET = 200_000
@@ -51,7 +51,9 @@ def _report(name: str, budget: int, runs: list[tuple[int, Any]]) -> None:
             f"  {'ok' if ok else 'not solved'}"
         )
     need = min(2, len(runs))
-    print(f"  {name}: {solved}/{len(runs)} seeds solved within {budget:,} steps -> {'PASS' if solved >= need else 'FAIL'}")
+    print(
+        f"  {name}: {solved}/{len(runs)} seeds solved within {budget:,} steps -> {'PASS' if solved >= need else 'FAIL'}"
+    )
 
 
 def bench_rl(name: str, seeds: list[int], train: Callable[[int], Any], budget: int) -> None:
@@ -78,7 +80,7 @@ def bench_rlhf(seeds: list[int]) -> None:
         finals = {}
         for beta in (0.5, 0.01):
             _, history = rlhf.rlhf_train(base, reward_model, rlhf.RLHFArgs(beta=beta, iterations=100, seed=seed))
-            finals[beta] = rlhf.RLHFStats(*(sum(col) / 10 for col in zip(*history[-10:])))
+            finals[beta] = rlhf.RLHFStats(*(sum(col) / 10 for col in zip(*history[-10:], strict=True)))
         good = finals[0.5]
         gain = (good.reward_model - ref_rm.mean().item()) / ref_rm.std().item()
         ok = gain >= 1.0 and good.kl <= rlhf.KL_BUDGET
@@ -116,7 +118,9 @@ def bench_notebooks() -> None:
         minutes = (time.perf_counter() - start) / 60
         stated = section.meta.manifest.cpu_minutes_default
         verdict = "within" if minutes <= stated else "OVER"
-        print(f"  notebook {sid}: {minutes:5.1f} min at default (manifest {stated:g} min, {verdict}){error}", flush=True)
+        print(
+            f"  notebook {sid}: {minutes:5.1f} min at default (manifest {stated:g} min, {verdict}){error}", flush=True
+        )
 
 
 def main() -> None:
@@ -137,7 +141,12 @@ def main() -> None:
     if "dqn" in parts:
         from exercises.ch2_rl.s2_dqn import solutions as dqn
 
-        bench_rl("DQN", seeds, lambda s: dqn.train_dqn(dqn.DQNArgs(seed=s, total_timesteps=DQN_BUDGET, learning_starts=10_000)), DQN_BUDGET)
+        bench_rl(
+            "DQN",
+            seeds,
+            lambda s: dqn.train_dqn(dqn.DQNArgs(seed=s, total_timesteps=DQN_BUDGET, learning_starts=10_000)),
+            DQN_BUDGET,
+        )
     if "rlhf" in parts:
         bench_rlhf(seeds)
     if "notebooks" in parts:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch as t
 
-from exercises.ch2_rl.common import CountingEnv, EpisodeLog, boundary_crossings, first_obs, make_vec_env
+from exercises.ch2_rl.common import CountingEnv, EpisodeLog, boundary_crossings, make_vec_env
 from exercises.ch2_rl.s2_dqn import mutants as dqn_mutants
 from exercises.ch2_rl.s2_dqn import solutions as dqn
 from exercises.ch2_rl.s2_dqn import tests as dqn_tests
@@ -36,7 +36,7 @@ def test_vector_envs_use_next_step_autoreset() -> None:
 def test_counting_env_detects_crossings() -> None:
     a = np.array([[0.0, 1.0], [0.0, 3.0]])
     assert boundary_crossings(a, np.array([[0.0, 2.0], [1.0, 0.0]])) == 1
-    assert boundary_crossings(a, a + [0.0, 1.0]) == 0
+    assert boundary_crossings(a, a + np.array([0.0, 1.0])) == 0
 
 
 @pytest.mark.parametrize(("num_steps", "calls", "seed"), [(1, 40, 0), (16, 5, 1), (128, 2, 2)])
@@ -105,8 +105,14 @@ def test_dqn_solves_every_probe(index: int) -> None:
     from exercises.ch2_rl.probes import Probe, expected_q, probe_observations
 
     args = dqn.DQNArgs(
-        total_timesteps=3_000, learning_rate=2e-3, buffer_size=1_000, batch_size=64, learning_starts=100,
-        train_frequency=1, target_network_frequency=50, exploration_fraction=0.3,
+        total_timesteps=3_000,
+        learning_rate=2e-3,
+        buffer_size=1_000,
+        batch_size=64,
+        learning_starts=100,
+        train_frequency=1,
+        target_network_frequency=50,
+        exploration_fraction=0.3,
     )
     q_net = dqn.train_dqn(args, env=lambda: Probe(index)).q_network
     with t.no_grad():

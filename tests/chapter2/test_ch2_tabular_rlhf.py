@@ -25,7 +25,7 @@ def test_own_environments_pass_the_gymnasium_checker() -> None:
 
 def test_policy_and_value_iteration_agree_on_frozen_lake() -> None:
     P, R = tab.model_arrays(gym.make("FrozenLake-v1", is_slippery=True))
-    policy, v_pi = tab.policy_iteration(P, R, 0.99)
+    _, v_pi = tab.policy_iteration(P, R, 0.99)
     v_vi, _ = tab.value_iteration(P, R, 0.99)
     assert np.abs(v_pi - v_vi).max() < 1e-6
     assert 0.5 < v_pi[0] < 0.6  # the known optimum from the start of the slippery 4x4 lake: about 0.54
@@ -60,6 +60,8 @@ def test_rlhf_smoke_runs_and_reports_kl() -> None:
     t.manual_seed(0)
     base = rlhf.CharLM().requires_grad_(False)
     reward_model = rlhf.RewardModel().requires_grad_(False)
-    policy, history = rlhf.rlhf_train(base, reward_model, rlhf.RLHFArgs(iterations=2, batch=8, length=10))
-    assert len(history) == 2 and history[0].kl == pytest.approx(0.0, abs=1e-5)  # the first batch comes from the reference
+    _, history = rlhf.rlhf_train(base, reward_model, rlhf.RLHFArgs(iterations=2, batch=8, length=10))
+    assert len(history) == 2 and history[0].kl == pytest.approx(
+        0.0, abs=1e-5
+    )  # the first batch comes from the reference
     assert all(not p.requires_grad for p in base.parameters())

@@ -32,24 +32,39 @@ def test_multiarmedbandit(MultiArmedBandit) -> None:
     except Exception as exc:
         raise ExerciseFailure(f"gymnasium's env_checker rejects the bandit: {type(exc).__name__}: {exc}") from None
     obs, _ = env.reset(seed=3)
-    check(env.observation_space.contains(obs), f"reset returned observation {obs!r}, which is not in {env.observation_space}.")
+    check(
+        env.observation_space.contains(obs),
+        f"reset returned observation {obs!r}, which is not in {env.observation_space}.",
+    )
     means = np.array(env.arm_means, dtype=float)
     check(means.shape == (5,), f"env.arm_means should have shape (5,), got {means.shape}.")
     env.reset(seed=3)
-    check(np.array_equal(means, env.arm_means), "reset(seed=3) twice gave different arm means: draw them from self.np_random.")
+    check(
+        np.array_equal(means, env.arm_means),
+        "reset(seed=3) twice gave different arm means: draw them from self.np_random.",
+    )
     env.reset(seed=4)
-    check(not np.array_equal(means, env.arm_means), "different seeds gave the same arm means: redraw them at every reset.")
+    check(
+        not np.array_equal(means, env.arm_means), "different seeds gave the same arm means: redraw them at every reset."
+    )
     means = np.array(env.arm_means, dtype=float)
     rewards = np.array([[env.step(a)[1] for _ in range(2000)] for a in range(5)])
     check(
         bool(np.all(np.abs(rewards.mean(1) - means) < 0.1)),
         f"mean rewards {rewards.mean(1).round(2)} do not match arm_means {means.round(2)}: reward ~ N(arm_means[a], 1).",
     )
-    check(bool(np.all(np.abs(rewards.std(1) - 1) < 0.1)), f"reward standard deviations {rewards.std(1).round(2)} should be 1.")
+    check(
+        bool(np.all(np.abs(rewards.std(1) - 1) < 0.1)),
+        f"reward standard deviations {rewards.std(1).round(2)} should be 1.",
+    )
     _, _, terminated, truncated, info = env.step(0)
     check(not terminated and not truncated, "a bandit episode never ends: return terminated=False, truncated=False.")
     check("regret" in info, "step's info dict should hold 'regret'.")
-    assert_close(np.array(info["regret"]), np.array(means.max() - means[0]), "info['regret'] for arm 0 (best mean minus this arm's mean)")
+    assert_close(
+        np.array(info["regret"]),
+        np.array(means.max() - means[0]),
+        "info['regret'] for arm 0 (best mean minus this arm's mean)",
+    )
 
 
 @learner_test
@@ -63,7 +78,9 @@ def test_update_sample_average(update_sample_average) -> None:
         for a, r in zip(pulls, rewards):
             update_sample_average(q, counts, int(a), float(r))
         want = np.array([rewards[pulls == a].mean() if (pulls == a).any() else 0.0 for a in range(3)])
-        assert_close(counts, np.bincount(pulls, minlength=3).astype(float), "counts after the pulls (update them in place)")
+        assert_close(
+            counts, np.bincount(pulls, minlength=3).astype(float), "counts after the pulls (update them in place)"
+        )
         assert_close(q, want, "q after the pulls: each entry should be the mean of that arm's rewards")
 
     prop()
@@ -87,7 +104,10 @@ def test_epsilon_greedy(epsilon_greedy) -> None:
 
 @learner_test
 def test_ucb_action(ucb_action) -> None:
-    check(ucb_action(np.zeros(4), np.array([1.0, 1.0, 0.0, 0.0]), 2, 2.0) == 2, "an untried arm (count 0) must be chosen first, lowest index first.")
+    check(
+        ucb_action(np.zeros(4), np.array([1.0, 1.0, 0.0, 0.0]), 2, 2.0) == 2,
+        "an untried arm (count 0) must be chosen first, lowest index first.",
+    )
 
     @LEARNER_SETTINGS
     @given(seeds, st.integers(2, 6), st.floats(0.1, 3.0))
@@ -132,8 +152,10 @@ def test_gradient_bandit_update(gradient_bandit_update) -> None:
             "the new preferences",
             diagnose={
                 "the baseline is missing: use (reward - baseline)": before + alpha * reward * (one_hot - pi),
-                "the sign is flipped: the chosen arm should go up when reward > baseline": before - alpha * (reward - baseline) * (one_hot - pi),
-                "only the chosen arm is updated: the others move by -alpha (R - baseline) pi(b)": before + alpha * (reward - baseline) * one_hot * (1 - pi),
+                "the sign is flipped: the chosen arm should go up when reward > baseline": before
+                - alpha * (reward - baseline) * (one_hot - pi),
+                "only the chosen arm is updated: the others move by -alpha (R - baseline) pi(b)": before
+                + alpha * (reward - baseline) * one_hot * (1 - pi),
             },
         )
 
@@ -198,7 +220,8 @@ def test_policy_evaluation(policy_evaluation) -> None:
             f"policy_evaluation on a random {s}-state, {a}-action MDP with gamma={gamma:.2f}",
             atol=1e-5,
             diagnose={
-                "you stopped after one sweep: iterate until V changes by less than tol": one_sweep + gamma * np.einsum("sa,sat,t->s", policy, P, one_sweep),
+                "you stopped after one sweep: iterate until V changes by less than tol": one_sweep
+                + gamma * np.einsum("sa,sat,t->s", policy, P, one_sweep),
                 "you took the max over actions (value iteration), not the policy's average": optimal_value(P, R, gamma),
             },
         )
@@ -216,12 +239,15 @@ def test_policy_improvement(policy_improvement) -> None:
         V = np.random.default_rng(seed + 2).normal(size=s) * 5
         got = np.asarray(policy_improvement(P, R, V, gamma))
         q = R + gamma * P @ V
-        check(got.shape == (s,), f"policy_improvement should return one action per state, shape ({s},), got {got.shape}.")
+        check(
+            got.shape == (s,), f"policy_improvement should return one action per state, shape ({s},), got {got.shape}."
+        )
         chosen = q[np.arange(s), got]
         check(
             bool(np.allclose(chosen, q.max(1))),
             f"policy_improvement chose actions {got.tolist()}, but the greedy actions of Q = R + gamma P V are "
-            f"{q.argmax(1).tolist()}" + (" (it matches argmax of R alone: include gamma * P @ V)." if np.array_equal(got, R.argmax(1)) else "."),
+            f"{q.argmax(1).tolist()}"
+            + (" (it matches argmax of R alone: include gamma * P @ V)." if np.array_equal(got, R.argmax(1)) else "."),
         )
 
     prop()
@@ -238,9 +264,14 @@ def test_policy_iteration(policy_iteration) -> None:
         check(isinstance(out, tuple) and len(out) == 2, "policy_iteration must return (policy, V).")
         policy, v = (np.asarray(x) for x in out)
         v_star = optimal_value(P, R, gamma)
-        assert_close(v, v_star, f"V from policy_iteration on a random {s}-state, {a}-action MDP (should be optimal)", atol=1e-5)
         assert_close(
-            exact_value(P, R, np.eye(a)[policy], gamma), v_star, "the value of the returned policy (should be optimal)", atol=1e-5
+            v, v_star, f"V from policy_iteration on a random {s}-state, {a}-action MDP (should be optimal)", atol=1e-5
+        )
+        assert_close(
+            exact_value(P, R, np.eye(a)[policy], gamma),
+            v_star,
+            "the value of the returned policy (should be optimal)",
+            atol=1e-5,
         )
 
     P, R = chain_mdp()
@@ -269,9 +300,13 @@ def test_value_iteration(value_iteration) -> None:
             v_star,
             f"V from value_iteration on a random {s}-state, {a}-action MDP with gamma={gamma:.2f}",
             atol=1e-5,
-            diagnose={"you averaged over actions instead of taking the max": exact_value(P, R, np.full((s, a), 1 / a), gamma)},
+            diagnose={
+                "you averaged over actions instead of taking the max": exact_value(P, R, np.full((s, a), 1 / a), gamma)
+            },
         )
-        assert_close(exact_value(P, R, np.eye(a)[policy], gamma), v_star, "the value of the returned greedy policy", atol=1e-5)
+        assert_close(
+            exact_value(P, R, np.eye(a)[policy], gamma), v_star, "the value of the returned greedy policy", atol=1e-5
+        )
 
     prop()
 

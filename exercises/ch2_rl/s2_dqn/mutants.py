@@ -14,7 +14,9 @@ from exercises.framework.mutants import mutant
 class QNetworkLinear(ref.QNetwork):
     def __init__(self, obs_dim, num_actions, hidden=(120, 84)):
         super().__init__(obs_dim, num_actions, hidden)
-        self.net = nn.Sequential(nn.Linear(obs_dim, hidden[0]), nn.Linear(hidden[0], hidden[1]), nn.Linear(hidden[1], num_actions))
+        self.net = nn.Sequential(
+            nn.Linear(obs_dim, hidden[0]), nn.Linear(hidden[0], hidden[1]), nn.Linear(hidden[1], num_actions)
+        )
 
 
 @mutant("linear_schedule", "epsilon schedule off by one")

@@ -81,7 +81,10 @@ def test_epsilon_greedy_actions(epsilon_greedy_actions) -> None:
         )
         if epsilon == 1.0:
             counts = np.bincount(actions, minlength=4) / len(actions)
-            check(bool((np.abs(counts - 0.25) < 0.03).all()), f"with epsilon=1 actions should be uniform, got frequencies {counts}.")
+            check(
+                bool((np.abs(counts - 0.25) < 0.03).all()),
+                f"with epsilon=1 actions should be uniform, got frequencies {counts}.",
+            )
     again = np.asarray(epsilon_greedy_actions(_FixedQ(), obs[:50], 0.5, 4, np.random.default_rng(7)))
     same = np.asarray(epsilon_greedy_actions(_FixedQ(), obs[:50], 0.5, 4, np.random.default_rng(7)))
     check(bool((again == same).all()), "draw all randomness from `rng`, so that a seed reproduces the actions.")
@@ -101,7 +104,10 @@ def test_replaybuffer(ReplayBuffer) -> None:
     buffer = _fill(ReplayBuffer, 50, 20)
     check(len(buffer) == 20, f"after 20 adds to a buffer of capacity 50, len(buffer) should be 20, got {len(buffer)}.")
     batch = buffer.sample(500)
-    check(isinstance(batch, tuple) and len(batch) == 5, "sample must return ReplaySamples(obs, actions, rewards, next_obs, terminated).")
+    check(
+        isinstance(batch, tuple) and len(batch) == 5,
+        "sample must return ReplaySamples(obs, actions, rewards, next_obs, terminated).",
+    )
     obs, actions, rewards, next_obs, terminated = batch
     assert_shape(obs, (500, 2), "sample(500).obs")
     assert_shape(next_obs, (500, 2), "sample(500).next_obs")
@@ -116,7 +122,9 @@ def test_replaybuffer(ReplayBuffer) -> None:
     assert_close(next_obs, obs + 0.5, "sample(...).next_obs (must belong to the same transition as obs)")
     assert_close(rewards, ids, "sample(...).rewards (must belong to the same transition as obs)")
     assert_equal(actions, (ids.long() % 2), "sample(...).actions (must belong to the same transition as obs)")
-    assert_close(terminated, (ids.long() % 3 == 0).float(), "sample(...).terminated (must belong to the same transition)")
+    assert_close(
+        terminated, (ids.long() % 3 == 0).float(), "sample(...).terminated (must belong to the same transition)"
+    )
     check(len(set(ids.tolist())) == 20, "500 uniform samples from 20 transitions should hit every one of them.")
 
     full = _fill(ReplayBuffer, 50, 130)
@@ -197,8 +205,10 @@ def test_td_targets(td_targets) -> None:
             ref.td_targets(rewards, next_q, terminated, gamma),
             "td_targets",
             diagnose={
-                "terminal states are bootstrapped: multiply by (1 - terminated)": rewards + gamma * next_q.max(-1).values,
-                "you averaged over actions instead of taking the max": rewards + gamma * next_q.mean(-1) * (1 - terminated),
+                "terminal states are bootstrapped: multiply by (1 - terminated)": rewards
+                + gamma * next_q.max(-1).values,
+                "you averaged over actions instead of taking the max": rewards
+                + gamma * next_q.mean(-1) * (1 - terminated),
                 "gamma is missing": rewards + next_q.max(-1).values * (1 - terminated),
             },
         )
@@ -209,8 +219,11 @@ def test_td_targets(td_targets) -> None:
 def _batch(seed: int, n: int = 32) -> ref.ReplaySamples:
     g = _gen(seed)
     return ref.ReplaySamples(
-        t.randn(n, 4, generator=g), t.randint(0, 2, (n,), generator=g), t.randn(n, generator=g),
-        t.randn(n, 4, generator=g), (t.rand(n, generator=g) < 0.3).float(),
+        t.randn(n, 4, generator=g),
+        t.randint(0, 2, (n,), generator=g),
+        t.randn(n, generator=g),
+        t.randn(n, 4, generator=g),
+        (t.rand(n, generator=g) < 0.3).float(),
     )
 
 
@@ -232,14 +245,24 @@ def test_dqn_loss(dqn_loss) -> None:
             ref.dqn_loss(online, target, batch, 0.9),
             "dqn_loss",
             diagnose={
-                "you used max_a Q(s, a), not the Q-value of the action taken (gather with batch.actions)": ((q_all.max(1).values - y) ** 2).mean(),
-                "the targets come from the online network: use target_network(batch.next_obs)": ((taken - y_online) ** 2).mean(),
+                "you used max_a Q(s, a), not the Q-value of the action taken (gather with batch.actions)": (
+                    (q_all.max(1).values - y) ** 2
+                ).mean(),
+                "the targets come from the online network: use target_network(batch.next_obs)": (
+                    (taken - y_online) ** 2
+                ).mean(),
                 "you summed the squared errors: take the mean": ((taken - y) ** 2).sum(),
             },
         )
         loss.backward()
-        check(all(p.grad is None or not p.grad.any() for p in target.parameters()), "gradient flowed into the target network: compute the targets under t.no_grad().")
-        check(any(p.grad is not None and p.grad.any() for p in online.parameters()), "no gradient reached the online network.")
+        check(
+            all(p.grad is None or not p.grad.any() for p in target.parameters()),
+            "gradient flowed into the target network: compute the targets under t.no_grad().",
+        )
+        check(
+            any(p.grad is not None and p.grad.any() for p in online.parameters()),
+            "no gradient reached the online network.",
+        )
 
 
 @learner_test

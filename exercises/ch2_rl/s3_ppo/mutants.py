@@ -45,7 +45,9 @@ class AgentIgnoresAction(ref.Agent):
         return action if action is not None else sampled, dist.log_prob(sampled), dist.entropy(), self.get_value(obs)
 
 
-def _rollout_variant(*, valid_rule: str = "prev_done", done_rule: str = "either", store_next: bool = False, log_steps: bool = True):
+def _rollout_variant(
+    *, valid_rule: str = "prev_done", done_rule: str = "either", store_next: bool = False, log_steps: bool = True
+):
     """A collect_rollout with one rule changed; the default arguments give the reference behaviour."""
 
     def collect_rollout(envs, agent, obs, prev_done, num_steps, log=None, global_step=0):
@@ -62,9 +64,14 @@ def _rollout_variant(*, valid_rule: str = "prev_done", done_rule: str = "either"
                 valid = {"prev_done": ~prev_done, "always": np.ones_like(done), "same_step": ~done}[valid_rule]
                 stored = t.as_tensor(next_obs, dtype=t.float32) if store_next else obs_t
                 for key, x in (
-                    ("obs", stored), ("actions", action), ("logprobs", logprob), ("values", value),
-                    ("rewards", t.as_tensor(reward, dtype=t.float32)), ("terminated", t.as_tensor(terminated)),
-                    ("dones", t.as_tensor(done)), ("valid", t.as_tensor(valid)),
+                    ("obs", stored),
+                    ("actions", action),
+                    ("logprobs", logprob),
+                    ("values", value),
+                    ("rewards", t.as_tensor(reward, dtype=t.float32)),
+                    ("terminated", t.as_tensor(terminated)),
+                    ("dones", t.as_tensor(done)),
+                    ("valid", t.as_tensor(valid)),
                 ):
                     fields[key].append(x)
                 obs = next_obs
@@ -74,15 +81,21 @@ def _rollout_variant(*, valid_rule: str = "prev_done", done_rule: str = "either"
     return collect_rollout
 
 
-rollout_all_valid = mutant("collect_rollout", "stores the autoreset step as a valid transition")(_rollout_variant(valid_rule="always"))
+rollout_all_valid = mutant("collect_rollout", "stores the autoreset step as a valid transition")(
+    _rollout_variant(valid_rule="always")
+)
 rollout_same_step = mutant("collect_rollout", "marks the done step itself invalid instead of the step after it")(
     _rollout_variant(valid_rule="same_step")
 )
 rollout_ignores_truncation = mutant("collect_rollout", "treats only termination as the end of an episode")(
     _rollout_variant(done_rule="terminated")
 )
-rollout_stores_next_obs = mutant("collect_rollout", "stores the observation after the step")(_rollout_variant(store_next=True))
-rollout_no_log = mutant("collect_rollout", "never records finished episodes in the log")(_rollout_variant(log_steps=False))
+rollout_stores_next_obs = mutant("collect_rollout", "stores the observation after the step")(
+    _rollout_variant(store_next=True)
+)
+rollout_no_log = mutant("collect_rollout", "never records finished episodes in the log")(
+    _rollout_variant(log_steps=False)
+)
 
 
 @mutant("collect_rollout", "ignores prev_done: the first step of each rollout is always valid")
@@ -102,7 +115,9 @@ def _gae(rewards, values, next_value, terminated, dones, gamma, lam, *, boot, ch
 
 @mutant("compute_gae", "GAE without the done mask: advantages leak across episodes")
 def gae_no_done_mask(rewards, values, next_value, terminated, dones, gamma, gae_lambda):
-    return _gae(rewards, values, next_value, terminated, dones, gamma, gae_lambda, boot=terminated, chain=t.zeros_like(dones))
+    return _gae(
+        rewards, values, next_value, terminated, dones, gamma, gae_lambda, boot=terminated, chain=t.zeros_like(dones)
+    )
 
 
 @mutant("compute_gae", "drops the bootstrap on truncation too")

@@ -53,7 +53,13 @@ def test_layer_init(layer_init) -> None:
     prop()
     layer = layer_init(nn.Linear(8, 4))
     gram = layer.weight.detach() @ layer.weight.detach().T
-    assert_close(gram, 2 * t.eye(4), "W W^T with the default std", atol=1e-4, diagnose={"the default std is 1, not sqrt(2)": t.eye(4)})
+    assert_close(
+        gram,
+        2 * t.eye(4),
+        "W W^T with the default std",
+        atol=1e-4,
+        diagnose={"the default std is 1, not sqrt(2)": t.eye(4)},
+    )
 
 
 @learner_test
@@ -124,7 +130,12 @@ def check_rollouts_respect_boundaries(rollouts, num_steps: int) -> None:
         for name in ("actions", "logprobs", "values", "rewards", "terminated", "dones", "valid"):
             assert_shape(getattr(r, name), (num_steps, 3), f"rollout.{name}")
         check(r.valid.dtype == t.bool, f"rollout.valid should be a bool tensor, got {r.valid.dtype}.")
-        assert_close(r.logprobs, -r.obs[..., 1], "rollout.logprobs", diagnose={"you stored the observation *after* the step in rollout.obs": r.logprobs})
+        assert_close(
+            r.logprobs,
+            -r.obs[..., 1],
+            "rollout.logprobs",
+            diagnose={"you stored the observation *after* the step in rollout.obs": r.logprobs},
+        )
         assert_close(r.values, r.obs[..., 0] + 0.5, "rollout.values (V of the stored observation)")
     obs = t.cat([r.obs for r in rollouts] + [t.as_tensor(rollouts[-1].next_obs, dtype=t.float32)[None]])
     rewards, valid = (t.cat([getattr(r, k) for r in rollouts]) for k in ("rewards", "valid"))
@@ -158,7 +169,9 @@ def test_collect_rollout(collect_rollout) -> None:
     for num_steps, calls in ((1, 24), (7, 3)):
         rollouts, log = _rollouts(collect_rollout, num_steps, calls, seed=num_steps)
         check_rollouts_respect_boundaries(rollouts, num_steps)
-        check(len(log.returns) > 0, "no episode was logged: call `log.record(infos, global_step)` after every envs.step.")
+        check(
+            len(log.returns) > 0, "no episode was logged: call `log.record(infos, global_step)` after every envs.step."
+        )
         check(log.returns == [float(n) for n in log.lengths], "the logged returns do not match the episode lengths.")
         check(
             all(0 < s <= num_steps * calls * 3 for s in log.steps) and log.steps == sorted(log.steps),
@@ -182,13 +195,21 @@ def test_compute_gae(compute_gae) -> None:
     r, v = t.tensor([[1.0], [1.0], [1.0]]), t.zeros(3, 1)
     no = t.zeros(3, 1, dtype=t.bool)
     out = compute_gae(r, v, t.tensor([8.0]), no, no, 0.5, 1.0)
-    assert_close(out, t.tensor([[2.75], [3.5], [5.0]]), "compute_gae on rewards 1, 1, 1, values 0, next_value 8, gamma 0.5, lambda 1")
+    assert_close(
+        out,
+        t.tensor([[2.75], [3.5], [5.0]]),
+        "compute_gae on rewards 1, 1, 1, values 0, next_value 8, gamma 0.5, lambda 1",
+    )
 
     @LEARNER_SETTINGS
     @given(seeds, st.integers(1, 8), st.integers(1, 3), st.floats(0.5, 0.99), st.floats(0.0, 1.0))
     def prop(seed: int, steps: int, n: int, gamma: float, lam: float) -> None:
         g = _gen(seed)
-        rewards, values, next_value = t.randn(steps, n, generator=g), t.randn(steps, n, generator=g), t.randn(n, generator=g)
+        rewards, values, next_value = (
+            t.randn(steps, n, generator=g),
+            t.randn(steps, n, generator=g),
+            t.randn(n, generator=g),
+        )
         terminated = t.rand(steps, n, generator=g) < 0.25
         truncated = (t.rand(steps, n, generator=g) < 0.25) & ~terminated
         dones = terminated | truncated
@@ -201,10 +222,18 @@ def test_compute_gae(compute_gae) -> None:
             ref.compute_gae(*args),
             f"compute_gae with {steps} steps x {n} envs, gamma={gamma:.3f}, lambda={lam:.3f}",
             diagnose={
-                "the advantage sum does not stop at done (missing (1 - done) before gamma * lambda * A_next)": _gae_variant(*args, terminated, nothing),
-                "truncated episodes are not bootstrapped: mask V(s_next) with terminated, not done": _gae_variant(*args, dones, dones),
-                "the bootstrap ignores termination: V(s_next) must be dropped when terminated": _gae_variant(*args, nothing, dones),
-                "lambda is missing: A = delta + gamma * (1 - done) * A_next": _gae_variant(rewards, values, next_value, terminated, dones, gamma, 1.0, terminated, dones),
+                "the advantage sum does not stop at done (missing (1 - done) before gamma * lambda * A_next)": _gae_variant(
+                    *args, terminated, nothing
+                ),
+                "truncated episodes are not bootstrapped: mask V(s_next) with terminated, not done": _gae_variant(
+                    *args, dones, dones
+                ),
+                "the bootstrap ignores termination: V(s_next) must be dropped when terminated": _gae_variant(
+                    *args, nothing, dones
+                ),
+                "lambda is missing: A = delta + gamma * (1 - done) * A_next": _gae_variant(
+                    rewards, values, next_value, terminated, dones, gamma, 1.0, terminated, dones
+                ),
             },
         )
 
@@ -250,11 +279,19 @@ def test_clipped_surrogate_loss(clipped_surrogate_loss) -> None:
             ref.clipped_surrogate_loss(new, old, adv, clip),
             "clipped_surrogate_loss",
             diagnose={
-                "you returned the objective, not its negation (we minimise the loss)": -ref.clipped_surrogate_loss(new, old, adv, clip),
-                "you took the min of the two negated terms: the loss must be the max (the objective's min)": t.min(-adv * ratio, -adv * clipped).mean(),
+                "you returned the objective, not its negation (we minimise the loss)": -ref.clipped_surrogate_loss(
+                    new, old, adv, clip
+                ),
+                "you took the min of the two negated terms: the loss must be the max (the objective's min)": t.min(
+                    -adv * ratio, -adv * clipped
+                ).mean(),
                 "there is no clipping at all": (-adv * ratio).mean(),
-                "only the clipped term is used: the min with the unclipped term is what makes it pessimistic": (-adv * clipped).mean(),
-                "the ratio is new_logprob / old_logprob; it should be exp(new_logprob - old_logprob)": t.max(-adv * new / old, -adv * (new / old).clamp(1 - clip, 1 + clip)).mean(),
+                "only the clipped term is used: the min with the unclipped term is what makes it pessimistic": (
+                    -adv * clipped
+                ).mean(),
+                "the ratio is new_logprob / old_logprob; it should be exp(new_logprob - old_logprob)": t.max(
+                    -adv * new / old, -adv * (new / old).clamp(1 - clip, 1 + clip)
+                ).mean(),
             },
         )
 
@@ -289,9 +326,11 @@ def test_clipped_value_loss(clipped_value_loss) -> None:
             "clipped_value_loss",
             diagnose={
                 "the value loss is not clipped": 0.5 * ((new - ret) ** 2).mean(),
-                "you took the min of the two squared errors, not the max": 0.5 * t.min((new - ret) ** 2, (clipped - ret) ** 2).mean(),
+                "you took the min of the two squared errors, not the max": 0.5
+                * t.min((new - ret) ** 2, (clipped - ret) ** 2).mean(),
                 "the factor 1/2 is missing": t.max((new - ret) ** 2, (clipped - ret) ** 2).mean(),
-                "you clipped the new value itself to [-clip, clip], not its change from the old value": 0.5 * t.max((new - ret) ** 2, (new.clamp(-clip, clip) - ret) ** 2).mean(),
+                "you clipped the new value itself to [-clip, clip], not its change from the old value": 0.5
+                * t.max((new - ret) ** 2, (new.clamp(-clip, clip) - ret) ** 2).mean(),
             },
         )
 
@@ -330,7 +369,8 @@ def test_ppo_loss(ppo_loss) -> None:
             want,
             what,
             diagnose={
-                "the entropy bonus has the wrong sign: subtract ent_coef * entropy (entropy is rewarded)": want + 2 * args.ent_coef * entropy.mean(),
+                "the entropy bonus has the wrong sign: subtract ent_coef * entropy (entropy is rewarded)": want
+                + 2 * args.ent_coef * entropy.mean(),
             },
         )
         check(loss.requires_grad, f"{what}: the loss has no gradient; do not compute it under no_grad or with .item().")
@@ -356,8 +396,14 @@ def test_minibatch_indices(minibatch_indices) -> None:
     a = t.cat(list(minibatch_indices(100, 4, t.Generator().manual_seed(1))))
     b = t.cat(list(minibatch_indices(100, 4, t.Generator().manual_seed(1))))
     c = t.cat(list(minibatch_indices(100, 4, t.Generator().manual_seed(2))))
-    check(not bool((a == t.arange(100)).all()), "the indices are not shuffled: every epoch would see the same minibatches.")
-    check(bool((a == b).all()) and not bool((a == c).all()), "draw the permutation from `generator`, so a seed reproduces it.")
+    check(
+        not bool((a == t.arange(100)).all()),
+        "the indices are not shuffled: every epoch would see the same minibatches.",
+    )
+    check(
+        bool((a == b).all()) and not bool((a == c).all()),
+        "draw the permutation from `generator`, so a seed reproduces it.",
+    )
 
 
 @learner_test

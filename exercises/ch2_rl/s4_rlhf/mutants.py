@@ -11,11 +11,20 @@ from exercises.ch2_rl.s4_rlhf import solutions as ref
 from exercises.framework.mutants import mutant
 
 
-@mutant("preference_score", "does not penalise repeated sentences")
+@mutant("preference_score", "does not penalise repeated adjectives")
 def score_ignores_repeats(text):
     words = re.findall(r"([a-z]+)[ .]", text)
     sentiment = sum(w in ref.POSITIVE for w in words) - sum(w in ref.NEGATIVE for w in words)
     return float(sentiment - 2 * sum(w not in ref.WORDS for w in words))
+
+
+@mutant("preference_score", "penalises only repeated positive adjectives")
+def score_repeats_positive_only(text):
+    words = re.findall(r"([a-z]+)[ .]", text)
+    positives = [w for w in words if w in ref.POSITIVE]
+    sentiment = len(positives) - sum(w in ref.NEGATIVE for w in words)
+    repeats = len(positives) - len(set(positives))
+    return float(sentiment - 3 * repeats - 2 * sum(w not in ref.WORDS for w in words))
 
 
 @mutant("preference_score", "judges the cut-off last word too")

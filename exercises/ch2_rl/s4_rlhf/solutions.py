@@ -50,11 +50,11 @@ def make_corpus(num_sentences: int, seed: int) -> str:
 
 # Exercise 2.4.1: The preference rule
 def preference_score(text: str) -> float:
-    """The raters' score of a continuation: sentiment, minus 3 per repeated sentence, minus 2 per unknown word."""
+    """The raters' score of a continuation: sentiment, minus 3 per repeated adjective, minus 2 per unknown word."""
     words = re.findall(r"([a-z]+)[ .]", text)
     sentiment = sum(w in POSITIVE for w in words) - sum(w in NEGATIVE for w in words)
-    sentences = [s.strip() for s in text.split(".")[:-1]]
-    repeats = len(sentences) - len(set(sentences))
+    adjectives = [w for w in words if w in POSITIVE + NEGATIVE + NEUTRAL]
+    repeats = len(adjectives) - len(set(adjectives))
     unknown = sum(w not in WORDS for w in words)
     return float(sentiment - 3 * repeats - 2 * unknown)
 

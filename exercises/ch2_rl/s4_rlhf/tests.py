@@ -37,7 +37,8 @@ def test_preference_score(preference_score) -> None:
     cases = {
         "the cat is nice. the dog was great. the day": 2.0,
         "the film is good. the dog is bad. the c": 0.0,
-        "the film is good. the film is good. the": 2.0 - 3.0,
+        "the film is good. the dog is good. the": 2.0 - 3.0,
+        "the film is red. the dog is red. the cat is red.": -6.0,
         "the film is grood. the": -2.0,
         "the film is go": 0.0,
         "the book seems awful. the song is sad.": -2.0,
@@ -47,8 +48,8 @@ def test_preference_score(preference_score) -> None:
         got = preference_score(text)
         check(isinstance(got, (int, float)), f"preference_score should return a number, got {type(got).__name__}.")
         hint = ""
-        if "film is good. the film is good" in text:
-            hint = " The second sentence repeats the first: -3."
+        if "is good. the dog is good" in text or "red." in text:
+            hint = " Every adjective already used earlier in the continuation costs 3."
         elif text.endswith(" go"):
             hint = " 'go' is cut off (no space or full stop after it): incomplete words do not count."
         elif "grood" in text:
@@ -97,7 +98,10 @@ def test_sample_continuations(sample_continuations) -> None:
     )
     a = sample_continuations(_Uniformish(p / p.sum()), prompt, 20, 5, _gen(2))
     b = sample_continuations(_Uniformish(p / p.sum()), prompt, 20, 5, _gen(2))
-    check(bool(t.equal(a, b)), "two calls with equally seeded generators gave different samples: pass `generator` to t.multinomial.")
+    check(
+        bool(t.equal(a, b)),
+        "two calls with equally seeded generators gave different samples: pass `generator` to t.multinomial.",
+    )
 
 
 def _logprobs_by_prefix(model, tokens: t.Tensor, prompt_len: int) -> t.Tensor:
@@ -116,7 +120,9 @@ def test_sequence_logprobs(sequence_logprobs) -> None:
     for seed, (b, length, prompt_len) in enumerate(((3, 9, 4), (2, 6, 1), (4, 12, 5))):
         tokens = t.randint(0, V, (b, length), generator=_gen(seed))
         out = sequence_logprobs(model, tokens, prompt_len)
-        assert_shape(out, (b, length - prompt_len), f"sequence_logprobs(tokens {tuple(tokens.shape)}, prompt_len={prompt_len})")
+        assert_shape(
+            out, (b, length - prompt_len), f"sequence_logprobs(tokens {tuple(tokens.shape)}, prompt_len={prompt_len})"
+        )
         with t.no_grad():
             want = _logprobs_by_prefix(model, tokens, prompt_len)
             logits, _ = model(tokens)
@@ -144,7 +150,9 @@ def test_bradley_terry_loss(bradley_terry_loss) -> None:
             ref.bradley_terry_loss(chosen, rejected),
             "bradley_terry_loss",
             diagnose={
-                "chosen and rejected are swapped: the loss must be low when r_chosen > r_rejected": ref.bradley_terry_loss(rejected, chosen),
+                "chosen and rejected are swapped: the loss must be low when r_chosen > r_rejected": ref.bradley_terry_loss(
+                    rejected, chosen
+                ),
                 "you summed over pairs: take the mean": ref.bradley_terry_loss(chosen, rejected) * n,
                 "the log is missing": -t.sigmoid(chosen - rejected).mean(),
             },
@@ -174,7 +182,10 @@ def test_rewardmodel(RewardModel) -> None:
             bool((rm(last) - out).abs().min() > 1e-7),
             "changing the last token did not change the score: read the GRU's output at the last position, out[:, -1].",
         )
-        check(bool((rm(first) - out).abs().min() > 1e-7), "changing the first token did not change the score: the model must read the whole sequence.")
+        check(
+            bool((rm(first) - out).abs().min() > 1e-7),
+            "changing the first token did not change the score: the model must read the whole sequence.",
+        )
     check(any(p.requires_grad for p in rm.parameters()), "RewardModel has no trainable parameters.")
 
 
@@ -184,7 +195,11 @@ def test_kl_penalised_rewards(kl_penalised_rewards) -> None:
     @given(seeds, st.integers(1, 6), st.integers(1, 8), st.floats(0.0, 2.0))
     def prop(seed: int, b: int, length: int, beta: float) -> None:
         g = _gen(seed)
-        scores, logprobs, ref_logprobs = t.randn(b, generator=g), -t.rand(b, length, generator=g) * 3, -t.rand(b, length, generator=g) * 3
+        scores, logprobs, ref_logprobs = (
+            t.randn(b, generator=g),
+            -t.rand(b, length, generator=g) * 3,
+            -t.rand(b, length, generator=g) * 3,
+        )
         before = [x.clone() for x in (scores, logprobs, ref_logprobs)]
         out = kl_penalised_rewards(scores, logprobs, ref_logprobs, beta)
         for x, x0, name in zip((scores, logprobs, ref_logprobs), before, ("scores", "logprobs", "ref_logprobs")):
@@ -240,7 +255,8 @@ def test_batch_baseline_advantages(batch_baseline_advantages) -> None:
             ref.batch_baseline_advantages(returns),
             f"batch_baseline_advantages of a ({b}, {length}) tensor",
             diagnose={
-                "you subtracted each sequence's mean (dim=1): the baseline is the mean over the batch at each position (dim=0)": by_sequence / (by_sequence.std() + 1e-8),
+                "you subtracted each sequence's mean (dim=1): the baseline is the mean over the batch at each position (dim=0)": by_sequence
+                / (by_sequence.std() + 1e-8),
                 "you subtracted one overall mean: the baseline is per position": overall / (overall.std() + 1e-8),
                 "the advantages are not divided by the standard deviation": returns - returns.mean(0, keepdim=True),
             },
