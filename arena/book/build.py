@@ -25,6 +25,9 @@ FOOTER = (
 )
 
 
+FAILED_MARKER = ".failed"
+
+
 def output_dir(config: Size) -> Path:
     return BOOK_DIR / "_build" / config
 
@@ -33,7 +36,7 @@ def html_dir(output: Path) -> Path:
     return output / "html"
 
 
-def run_jupyter_book(source_path: str, output_path: str, toc_path: str) -> int:
+def run_jupyter_book(source_path: str, output_path: str, toc_path: str, fresh: bool = False) -> int:
     """Jupyter Book's own build of `book/` (what `jupyter-book build -W -n --keep-going` runs),
     called directly so the site lands in `<output>/html`, Sphinx's state in `<output>/.doctrees`
     and the execution cache in `<output>/.jupyter_cache` (myst-nb puts it beside `html`)."""
@@ -54,19 +57,32 @@ def run_jupyter_book(source_path: str, output_path: str, toc_path: str) -> int:
         },
         warningiserror=True,
         keep_going=True,
+        freshenv=fresh,
     )
     return result if isinstance(result, int) else 1
 
 
 def execute_book(config: Size, output: Path, toc: Path, source: Path = BOOK_DIR) -> int:
     """Build `source` with Jupyter Book in a fresh interpreter, whose kernels inherit
-    `ARENA_CONFIG`; this process's environment and imports stay untouched."""
+    `ARENA_CONFIG`; this process's environment and imports stay untouched.
+
+    Sphinx re-reads only changed pages, so after a failed build an unchanged failing page
+    would pass silently. A failure therefore leaves a marker, and the next build re-reads
+    every page (cached executions are reused, failed ones are not cached and run again).
+    """
+    failed = output / FAILED_MARKER
     code = (
         "import sys; from arena.book.build import run_jupyter_book; "
-        f"sys.exit(run_jupyter_book({str(source)!r}, {str(output)!r}, {str(toc)!r}))"
+        f"sys.exit(run_jupyter_book({str(source)!r}, {str(output)!r}, {str(toc)!r}, fresh={failed.exists()}))"
     )
     env = {**os.environ, ENV_VAR: config}
-    return subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode
+    status = subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode
+    if status:
+        output.mkdir(parents=True, exist_ok=True)
+        failed.touch()
+    else:
+        failed.unlink(missing_ok=True)
+    return status
 
 
 def build(config: Size, *, sections: list[str] | None = None, output: Path | None = None) -> int:

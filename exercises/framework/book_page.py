@@ -12,7 +12,9 @@ Jupyter Book 1 and 2 accept.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import jupytext
 from nbformat import NotebookNode
@@ -20,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from exercises.framework import stubs
 from exercises.framework.generate import KERNELSPEC, colab_url, dots, exercise_header, hints_markdown, release_tag
-from exercises.framework.source import SOLUTION_ONLY, Exercise, Section, tags
+from exercises.framework.source import SOLUTION_ONLY, SOURCE_NAME, Exercise, Section, tags
 
 # myst-nb collapses a cell's source behind a <details> toggle when it carries this tag; the
 # prompts replace its generic "Show code cell source".
@@ -33,7 +35,7 @@ INSTRUCTOR_PROMPTS = {
 
 
 def learner_download_name(section: Section) -> str:
-    """File name of the learner notebook copied next to the page (unique across the book)."""
+    """File name of the learner notebook written next to the page (unique across the book)."""
     return f"arena-{section.id}-learner.ipynb"
 
 
@@ -149,8 +151,32 @@ def _body(section: Section) -> Iterator[NotebookNode]:
             yield new_code_cell(cell.source)
 
 
+def code_dependencies(section: Section) -> list[Path]:
+    """The Python files a page's cells import: its section's own and its chapter's shared
+    modules (not other sections')."""
+    chapter = section.folder.parent
+
+    def belongs(path: Path) -> bool:
+        top = chapter / path.relative_to(chapter).parts[0]
+        return top == section.folder or not (top / SOURCE_NAME).exists()
+
+    return sorted(p for p in chapter.rglob("*.py") if belongs(p))
+
+
+def dependency_hash(section: Section) -> str:
+    """jupyter-cache keys a page on its code cells (source and metadata) only; carrying this
+    hash in the first cell's metadata makes an edit to `tests.py` or a shared helper re-execute
+    the page, while an edit to the prose still does not."""
+    digest = hashlib.sha256()
+    for path in code_dependencies(section):
+        digest.update(path.relative_to(section.folder.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def page_notebook(section: Section) -> NotebookNode:
     nb = new_notebook(cells=list(_body(section)))
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    first_code.metadata["arena"] = {"depends_on": dependency_hash(section)}
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["jupytext"] = {"text_representation": {"extension": ".md", "format_name": "myst"}}
     return nb

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,4 +123,7 @@ def test_downloads_and_colab_links_point_at_files_that_exist(page: Any, site: An
         # /github/<owner>/<repo>/blob/<tag>/<path in the repository>
         assert parts[1] == "github" and "/".join(parts[2:4]) == arena.REPOSITORY, parts
         assert parts[4] == "blob" and parts[5] == release_tag(), f"not pinned to {release_tag()}: {parts}"
-        assert Path(REPO_ROOT, *parts[6:]).is_file(), f"{'/'.join(parts[6:])} is not in the repository"
+        path = "/".join(parts[6:])
+        assert Path(REPO_ROOT, path).is_file(), f"{path} does not exist"
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO_ROOT, capture_output=True)
+        assert tracked.returncode == 0, f"{path} is not committed, so it will not be at {release_tag()}"

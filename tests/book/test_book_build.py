@@ -46,6 +46,7 @@ def test_a_failing_cell_fails_the_build(tmp_path: Path, capfd: pytest.CaptureFix
     assert execute_book("smoke", tmp_path / "out", toc, source) != 0
     out, err = capfd.readouterr()
     assert "Executing notebook failed" in out + err and "boom" in out + err
+    assert execute_book("smoke", tmp_path / "out", toc, source) != 0, "an unchanged failing page passed on a rebuild"
 
 
 def test_a_broken_reference_fails_the_build(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:

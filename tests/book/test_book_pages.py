@@ -160,3 +160,11 @@ def test_mathjax_keeps_only_what_the_site_loads() -> None:
     assert mathjax._wanted(member("package/es5/input/tex/extensions/cancel.js"))
     assert mathjax._wanted(member("package/es5/tex-svg-full.js")) is None
     assert mathjax._wanted(member("package/es5/sre/mathmaps/en.json")) is None
+
+
+def test_the_page_changes_when_the_code_it_imports_changes(page: str) -> None:
+    deps = book_page.code_dependencies(SECTION)
+    assert SECTION.folder / "tests.py" in deps
+    others = [p for p in deps if p.parent.name.startswith("s") and p.parent != SECTION.folder]
+    assert not others, f"another section's files would re-execute this page: {others}"
+    assert f"depends_on: {book_page.dependency_hash(SECTION)}" in page
