@@ -25,6 +25,8 @@ app = typer.Typer(
     help="ARENA: exercises, book, containers and cohort tooling for alignment research engineers.",
     no_args_is_help=True,
     add_completion=False,
+    # Tracebacks must never print local variables: a frame may hold a Slack token.
+    pretty_exceptions_show_locals=False,
 )
 console = Console()
 
