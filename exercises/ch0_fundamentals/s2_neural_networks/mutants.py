@@ -197,7 +197,7 @@ class BlockProjectionNoBN(ref.ResidualBlock):
 
 @mutant("ResNet", "never downsamples (stride 1 in every block)")
 class ResNetNoStride(ref.ResNet):
-    def __init__(self, channels=(32, 64, 128), n_classes=10):
+    def __init__(self, channels=(16, 32, 64), n_classes=10):
         super().__init__(channels, n_classes)
         for block in list(self.blocks._modules.values())[1:]:
             block.left._modules["0"].stride = 1

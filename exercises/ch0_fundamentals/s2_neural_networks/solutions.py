@@ -166,7 +166,7 @@ class ResidualBlock(nn.Module):
 
 # Exercise 0.2.11: A small ResNet from your own layers
 class ResNet(nn.Module):
-    def __init__(self, channels: tuple[int, ...] = (32, 64, 128), n_classes: int = 10) -> None:
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64), n_classes: int = 10) -> None:
         super().__init__()
         self.stem = Sequential(Conv2d(1, channels[0], 3, 1, 1), BatchNorm2d(channels[0]), ReLU())
         ins = (channels[0], *channels[:-1])
@@ -216,8 +216,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: t.optim.Optimizer, 
 class TrainConfig(NamedTuple):
     """Every number of a training run in one place; sizes follow ARENA_CONFIG at import time."""
 
-    channels: tuple[int, ...] = pick(smoke=(8, 16), default=(32, 64, 128), full=(64, 128, 256))
-    epochs: int = pick(smoke=2, default=15, full=40)
+    channels: tuple[int, ...] = pick(smoke=(8, 16), default=(16, 32, 64), full=(64, 128, 256))
+    epochs: int = pick(smoke=1, default=8, full=30)
     batch_size: int = 64
     lr: float = 3e-3  # AdamW; 0.3 explains why this is a sensible default for small networks
     weight_decay: float = 1e-4
