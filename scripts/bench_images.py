@@ -141,7 +141,7 @@ def second_chapter_cost(client, namings: list[Naming], address: str) -> dict[str
     for naming in namings:
         engine.push(client, naming, QUIET)
     layers = {n: sandbox.manifest_layers(address, n.spec.repository, n.published_tag) for n in namings}
-    with sandbox.dockerd(networked=False) as learner:
+    with sandbox.dockerd(pull_only=True) as learner:
         fresh = engine.connect(learner.host)
         try:
             first = namings[0]

@@ -74,11 +74,13 @@ class Engine:
 
 
 @contextmanager
-def dockerd(networked: bool = True) -> Iterator[Engine]:
+def dockerd(pull_only: bool = False) -> Iterator[Engine]:
     """A private dockerd on its own socket, data root and exec root, removed afterwards.
 
-    `networked=False` gives an engine without a bridge or iptables rules, enough to pull and
-    inspect images: a second "learner machine" that does not fight the first over docker0."""
+    `pull_only=True` gives a second engine beside a first one, e.g. a fresh "learner machine"
+    for pull tests: it leaves iptables alone and runs no containers. It must keep the default
+    bridge: with `--bridge=none` dockerd deletes docker0, cutting off the first engine's
+    containers."""
     root = Path(tempfile.mkdtemp(prefix="arena-dockerd-"))  # short: a unix socket path is < 108 bytes
     sock = root / "docker.sock"
     log = root / "dockerd.log"
@@ -90,8 +92,8 @@ def dockerd(networked: bool = True) -> Iterator[Engine]:
         f"--pidfile={root / 'dockerd.pid'}",
         "--storage-driver=overlay2",
     ]
-    if not networked:
-        command += ["--bridge=none", "--iptables=false", "--ip-masq=false"]
+    if pull_only:
+        command += ["--iptables=false", "--ip-masq=false"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:

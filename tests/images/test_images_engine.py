@@ -119,13 +119,20 @@ def test_second_chapter_pulls_only_its_own_layers(image_lab) -> None:
         naming: sandbox.manifest_layers(image_lab.registry, naming.spec.repository, naming.published_tag)
         for naming in (first, second)
     }
-    with sandbox.dockerd(networked=False) as learner:
+    with sandbox.dockerd(pull_only=True) as learner:
         fresh = engine.connect(learner.host)
         try:
             first_pull = engine.pull(fresh, first.reference, QUIET)
             second_pull = engine.pull(fresh, second.reference, QUIET)
         finally:
             fresh.close()
+
+    # The second engine left the first one's bridge alone: its containers still get a network.
+    probe = client.containers.run(image_lab.images["ch3"], ["true"], detach=True)
+    try:
+        assert probe.wait(timeout=60)["StatusCode"] == 0
+    finally:
+        probe.remove(force=True)
 
     own = {sandbox.short_id(d) for d in set(sizes[second]) - set(sizes[first])}
     assert second_pull.transferred == own
