@@ -1,0 +1,144 @@
+"""Chapter 1 benchmarks (sections 1.1-1.3 and their organisms): prints figures, always exits 0.
+
+    python scripts/bench_chapter1.py            # parity and speed, organisms, notebooks at default size
+    python scripts/bench_chapter1.py --quick    # small parity model, no retraining, notebooks at smoke size
+    python scripts/bench_chapter1.py --retrain  # also retrain every organism from its script and seed
+
+Figures:
+  * from-scratch model (1.1 solutions) vs TransformerLens on the same random weights: max |Δlogit|
+    (goal <= 1e-4) and CPU forward throughput ratio (goal: ours within 1.5x of TransformerLens);
+  * each organism's metrics re-evaluated from the committed weights (and, with --retrain,
+    reached again by its training script) against its stated criterion;
+  * each section's notebook wall time against the minutes its manifest states.
+Speed goals live here, never in timed tests: the shared CI machine is too noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from transformer_lens import HookedTransformer  # noqa: E402
+
+from exercises.ch1_transformers import organisms  # noqa: E402
+from exercises.ch1_transformers.common import TransformerConfig  # noqa: E402
+
+SECTIONS = ["1.1", "1.2", "1.3"]
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def parity_and_speed(cfg: TransformerConfig, label: str, batch: int, repeats: int) -> None:
+    from exercises.ch1_transformers.s1_transformer_from_scratch.solutions import DemoTransformer
+
+    torch.manual_seed(0)
+    reference = HookedTransformer(cfg.hooked()).eval()
+    ours = DemoTransformer(cfg).eval()
+    ours.load_state_dict(reference.state_dict(), strict=False)
+    tokens = torch.randint(0, cfg.d_vocab, (batch, cfg.n_ctx))
+    with torch.no_grad():
+        gap = (ours(tokens) - reference(tokens)).abs().max().item()
+        t_ours = _median_seconds(lambda: ours(tokens), repeats)
+        t_ref = _median_seconds(lambda: reference(tokens), repeats)
+    n = tokens.numel()
+    verdict = "ok" if gap <= 1e-4 and t_ours <= 1.5 * t_ref else "MISSED"
+    print(
+        f"[parity] {label}: max |Δlogit| {gap:.2e} (goal <= 1e-4); forward {n / t_ours:,.0f} tok/s ours vs "
+        f"{n / t_ref:,.0f} tok/s TransformerLens, ours/TL time {t_ours / t_ref:.2f}x (goal <= 1.5x): {verdict}"
+    )
+
+
+def organism_criteria(retrain: bool) -> None:
+    from exercises.ch1_transformers.organisms.induction_2l import train as induction
+    from exercises.ch1_transformers.organisms.ioi_2l import train as ioi
+
+    checks = {
+        "induction_2l": (
+            lambda m: induction.evaluate(m, m.cfg.d_vocab),
+            lambda r: r["max_induction_score_last_layer"] > 0.5 and r["second_half_loss"] < 1.0,
+            "layer-1 induction score > 0.5 and second-half loss < 1.0 at held-out period 23",
+            lambda: induction.train(induction.TrainConfig()),
+        ),
+        "induction_1l_control": (
+            lambda m: induction.evaluate(m, m.cfg.d_vocab),
+            lambda r: r["second_half_loss"] > 3.5,
+            "second-half loss > 3.5 (ln 64 = 4.16) at held-out period 23",
+            lambda: induction.train(induction.TrainConfig(n_layers=1)),
+        ),
+        "ioi_2l": (ioi.evaluate, lambda r: r["accuracy"] >= 0.95, "accuracy >= 0.95 on 1000 fresh prompts", lambda: ioi.train(ioi.TrainConfig())),
+    }
+    for name, (evaluate, criterion, stated, train) in checks.items():
+        start = time.perf_counter()
+        reached = evaluate(organisms.load(name))
+        recorded = organisms.metrics(name)
+        same = all(abs(v - recorded[k]) < 1e-4 for k, v in reached.items())
+        shown = {k: round(v, 3) for k, v in reached.items() if isinstance(v, float)}
+        print(
+            f"[organism] {name}: {shown}; recorded metrics {'reproduced' if same else 'DIFFER'}; "
+            f"{stated}: {'met' if criterion(reached) else 'NOT MET'} ({time.perf_counter() - start:.1f} s)"
+        )
+        if retrain:
+            start = time.perf_counter()
+            _, again = train()
+            print(
+                f"[retrain] {name}: {({k: round(v, 3) for k, v in again.items() if isinstance(v, float)})}; "
+                f"{'met' if criterion(again) else 'NOT MET'} in {time.perf_counter() - start:.0f} s"
+            )
+
+
+def notebook_minutes(size: str) -> None:
+    from nbclient import NotebookClient
+
+    from exercises.framework import generate
+    from exercises.framework.registry import get_section
+
+    os.environ["ARENA_CONFIG"] = size
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for sid in SECTIONS:
+        section = get_section(sid)
+        nb = generate.instructor_notebook(section)
+        start = time.perf_counter()
+        try:
+            NotebookClient(nb, timeout=1800, kernel_name="python3").execute()
+            status = "ran"
+        except Exception as exc:  # a benchmark reports, it does not stop at the first failure
+            status = f"FAILED ({type(exc).__name__})"
+        minutes = (time.perf_counter() - start) / 60
+        stated = section.meta.manifest.cpu_minutes_default
+        goal = f"manifest {stated} min" if size == "default" else "smoke goal 0.5 min"
+        print(f"[notebook] {sid} at {size}: {status} in {minutes:.2f} min ({goal})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small parity model, notebooks at smoke size")
+    parser.add_argument("--retrain", action="store_true", help="retrain every organism from its script (minutes)")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    parity_and_speed(TransformerConfig(), "section 1.1 config (2 layers, d_model 64)", batch=16, repeats=5)
+    if not args.quick:
+        gpt2_shape = TransformerConfig(d_vocab=50257, n_ctx=128, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_layers=12)
+        parity_and_speed(gpt2_shape, "gpt2-small shape, random weights, 128 tokens", batch=2, repeats=3)
+    organism_criteria(retrain=args.retrain)
+    notebook_minutes("smoke" if args.quick else "default")
+
+
+if __name__ == "__main__":
+    main()
