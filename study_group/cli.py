@@ -202,13 +202,15 @@ def pairs(
 def _wanted_posts(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum) -> dict[str, list[Post]]:
     from study_group.assignments import saved_groups, saved_rounds
     from study_group.content import plan_content, plan_pair_posts, spread_bursts
+    from study_group.followups import plan_followups, without_followups
     from study_group.participants import active_members
 
     members = {m.id: m for m in active_members(conn)}
     groups = [g.number for g in saved_groups(conn)]
     return {
-        "content": spread_bursts(plan_content(cohort, curriculum, groups)),
+        "content": spread_bursts(plan_content(without_followups(cohort), curriculum, groups)),
         "pairs": plan_pair_posts(cohort, saved_rounds(conn), members) if cohort.pairing.enabled else [],
+        "followups": plan_followups(conn, cohort),
     }
 
 
@@ -433,3 +435,13 @@ def participant_forget(
         pid = forget(conn, email)
         _log_run(conn, "participant forget", True, {"participant": pid})
     typer.echo(f"forgotten: participant {pid} (unsent DMs are deleted from Slack at the next `sync --apply`)")
+
+
+# Measuring a cohort (surveys, progress, capstones, report) lives in its own module; it imports
+# this one's helpers, so it is mounted last.
+from study_group import measure_cli  # noqa: E402
+
+app.add_typer(measure_cli.survey_app, name="survey")
+app.add_typer(measure_cli.progress_app, name="progress")
+app.add_typer(measure_cli.capstone_app, name="capstone")
+app.command()(measure_cli.report)

@@ -133,10 +133,11 @@ class SlackLayout(_Strict):
 class Survey(_Strict):
     """A survey link posted to the announcements channel; `week` 0 means every week, on `weekday`.
 
-    Follow-ups (3 and 6 months, as DMs to those who consented) are a later feature's kinds.
+    Follow-ups (`followup_3m`, `followup_6m`) go instead as DMs, 3 or 6 months after the last
+    week, to those who consented (study_group.followups); their `week` and `weekday` are unused.
     """
 
-    kind: Literal["pre", "weekly", "exit"]
+    kind: Literal["pre", "weekly", "exit", "followup_3m", "followup_6m"]
     url: str
     week: int = Field(default=0, ge=0)
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "fri"

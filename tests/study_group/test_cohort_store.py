@@ -33,13 +33,14 @@ def test_a_later_migration_extends_the_schema(tmp_path: Path, monkeypatch: pytes
     path = tmp_path / "c.sqlite"
     monkeypatch.setattr(db, "MIGRATIONS_DIR", migrations)
     db.connect(path).close()
-    (migrations / "0002_surveys.sql").write_text(
+    shipped = len(db.migrations())  # the next number after every migration shipped so far
+    (migrations / f"{shipped + 1:04d}_later.sql").write_text(
         "-- a later feature's tables\nCREATE TABLE response (respondent_key TEXT NOT NULL, answers TEXT NOT NULL);\n"
     )
     conn = db.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == shipped + 1
     conn.execute("INSERT INTO response VALUES ('k', '{}')")
-    (migrations / "0004_gap.sql").write_text("SELECT 1;")
+    (migrations / f"{shipped + 3:04d}_gap.sql").write_text("SELECT 1;")
     with pytest.raises(RuntimeError, match="without gaps"):
         db.connect(path)
 
