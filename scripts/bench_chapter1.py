@@ -26,11 +26,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from transformer_lens import HookedTransformer  # noqa: E402
+import torch
+from transformer_lens import HookedTransformer
 
-from exercises.ch1_transformers import organisms  # noqa: E402
-from exercises.ch1_transformers.common import TransformerConfig  # noqa: E402
+from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.common import TransformerConfig
 
 SECTIONS = ["1.1", "1.2", "1.3"]
 
@@ -82,7 +82,12 @@ def organism_criteria(retrain: bool) -> None:
             "second-half loss > 3.5 (ln 64 = 4.16) at held-out period 23",
             lambda: induction.train(induction.TrainConfig(n_layers=1)),
         ),
-        "ioi_2l": (ioi.evaluate, lambda r: r["accuracy"] >= 0.95, "accuracy >= 0.95 on 1000 fresh prompts", lambda: ioi.train(ioi.TrainConfig())),
+        "ioi_2l": (
+            ioi.evaluate,
+            lambda r: r["accuracy"] >= 0.95,
+            "accuracy >= 0.95 on 1000 fresh prompts",
+            lambda: ioi.train(ioi.TrainConfig()),
+        ),
     }
     for name, (evaluate, criterion, stated, train) in checks.items():
         start = time.perf_counter()
@@ -98,7 +103,7 @@ def organism_criteria(retrain: bool) -> None:
             start = time.perf_counter()
             _, again = train()
             print(
-                f"[retrain] {name}: {({k: round(v, 3) for k, v in again.items() if isinstance(v, float)})}; "
+                f"[retrain] {name}: { ({k: round(v, 3) for k, v in again.items() if isinstance(v, float)}) }; "
                 f"{'met' if criterion(again) else 'NOT MET'} in {time.perf_counter() - start:.0f} s"
             )
 
@@ -131,10 +136,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small parity model, notebooks at smoke size")
     parser.add_argument("--retrain", action="store_true", help="retrain every organism from its script (minutes)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
     parity_and_speed(TransformerConfig(), "section 1.1 config (2 layers, d_model 64)", batch=16, repeats=5)
     if not args.quick:
-        gpt2_shape = TransformerConfig(d_vocab=50257, n_ctx=128, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_layers=12)
+        gpt2_shape = TransformerConfig(
+            d_vocab=50257, n_ctx=128, d_model=768, n_heads=12, d_head=64, d_mlp=3072, n_layers=12
+        )
         parity_and_speed(gpt2_shape, "gpt2-small shape, random weights, 128 tokens", batch=2, repeats=3)
     organism_criteria(retrain=args.retrain)
     notebook_minutes("smoke" if args.quick else "default")

@@ -72,7 +72,9 @@ def load(name: str, device: str = "cpu") -> HookedTransformer:
     return model.eval()
 
 
-def save(name: str, model: HookedTransformer, model_kwargs: dict[str, Any], train_config: Any, reached: dict[str, Any]) -> Path:
+def save(
+    name: str, model: HookedTransformer, model_kwargs: dict[str, Any], train_config: Any, reached: dict[str, Any]
+) -> Path:
     """Write weights, checksum, config and metrics; called at the end of each `train.py`."""
     path = ORGANISMS_DIR / name
     path.mkdir(exist_ok=True)

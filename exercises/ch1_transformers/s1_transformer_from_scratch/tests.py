@@ -19,7 +19,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformer_lens import HookedTransformer
 
 from exercises.ch1_transformers.s1_transformer_from_scratch import solutions as ref
-from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_equal, assert_shape, assert_unchanged, check, learner_test
+from exercises.framework.asserts import (
+    LEARNER_SETTINGS,
+    assert_close,
+    assert_equal,
+    assert_shape,
+    assert_unchanged,
+    check,
+    learner_test,
+)
 
 # d_head * n_heads != d_model on purpose: code that assumes d_head = d_model / n_heads fails.
 CFG = ref.Config(d_vocab=23, n_ctx=12, d_model=16, n_heads=2, d_head=6, d_mlp=40, n_layers=2)
@@ -79,8 +87,14 @@ def test_layernorm(LayerNorm) -> None:
             expected,
             f"LayerNorm on inputs of scale {scale}",
             diagnose={
-                "epsilon is outside the square root": centred / (centred.std(-1, unbiased=False, keepdim=True) + CFG.layer_norm_eps) * theirs.w + theirs.b,
-                "you used the unbiased variance (divide by d_model - 1)": centred / (centred.var(-1, keepdim=True) + CFG.layer_norm_eps).sqrt() * theirs.w + theirs.b,
+                "epsilon is outside the square root": centred
+                / (centred.std(-1, unbiased=False, keepdim=True) + CFG.layer_norm_eps)
+                * theirs.w
+                + theirs.b,
+                "you used the unbiased variance (divide by d_model - 1)": centred
+                / (centred.var(-1, keepdim=True) + CFG.layer_norm_eps).sqrt()
+                * theirs.w
+                + theirs.b,
                 "w and b are not applied": expected.sub(theirs.b).div(theirs.w),
             },
         )
@@ -214,7 +228,13 @@ def test_demotransformer(DemoTransformer) -> None:
         no_ln_final = theirs.unembed(cache[f"blocks.{CFG.n_layers - 1}.hook_resid_post"])
         out = ours(tokens)
     assert_shape(out, (3, CFG.n_ctx, CFG.d_vocab), "DemoTransformer(tokens)")
-    assert_close(out, expected, "DemoTransformer logits", atol=1e-4, diagnose={"ln_final is not applied before unembedding": no_ln_final})
+    assert_close(
+        out,
+        expected,
+        "DemoTransformer logits",
+        atol=1e-4,
+        diagnose={"ln_final is not applied before unembedding": no_ln_final},
+    )
 
 
 @learner_test
@@ -232,8 +252,12 @@ def test_next_token_loss(next_token_loss) -> None:
             ce(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten()),
             "next_token_loss",
             diagnose={
-                "no shift: position i's logits must be scored against token i + 1": ce(logits.flatten(0, 1), tokens.flatten()),
-                "shifted the wrong way: logits[:, 1:] against tokens[:, :-1]": ce(logits[:, 1:].flatten(0, 1), tokens[:, :-1].flatten()),
+                "no shift: position i's logits must be scored against token i + 1": ce(
+                    logits.flatten(0, 1), tokens.flatten()
+                ),
+                "shifted the wrong way: logits[:, 1:] against tokens[:, :-1]": ce(
+                    logits[:, 1:].flatten(0, 1), tokens[:, :-1].flatten()
+                ),
             },
         )
 
@@ -250,7 +274,11 @@ def test_next_token_distribution(next_token_distribution) -> None:
         next_token_distribution(logits, top_p=0.6),
         (logits.masked_fill(t.tensor([[False, False, True, True, True]]), -math.inf)).softmax(-1),
         f"top_p=0.6 with probabilities {[round(float(v), 2) for v in p]}",
-        diagnose={"the token that crosses p is dropped; it must be kept (0.56 < 0.6, so the second token stays)": t.tensor([[1.0, 0, 0, 0, 0]])},
+        diagnose={
+            "the token that crosses p is dropped; it must be kept (0.56 < 0.6, so the second token stays)": t.tensor(
+                [[1.0, 0, 0, 0, 0]]
+            )
+        },
     )
 
     @LEARNER_SETTINGS
@@ -267,7 +295,11 @@ def test_next_token_distribution(next_token_distribution) -> None:
             out,
             ref.next_token_distribution(logits, temperature=temperature, top_k=top_k, top_p=top_p),
             what,
-            diagnose={"you multiplied the logits by the temperature; divide them": ref.next_token_distribution(logits * temperature**2, temperature=temperature, top_k=top_k, top_p=top_p)},
+            diagnose={
+                "you multiplied the logits by the temperature; divide them": ref.next_token_distribution(
+                    logits * temperature**2, temperature=temperature, top_k=top_k, top_p=top_p
+                )
+            },
         )
 
     prop()
@@ -292,7 +324,9 @@ def test_beam_search(beam_search) -> None:
         every = [t.cat([prompt, t.tensor(c)]) for c in itertools.product(range(cfg.d_vocab), repeat=new)]
         best = max(_sequence_logprob(model, s, len(prompt)) for s in every)
         greedy = ref.generate(model, prompt, new, temperature=0)
-        check(_sequence_logprob(model, greedy, len(prompt)) < best - 0.05, "test set-up: greedy should be suboptimal here")
+        check(
+            _sequence_logprob(model, greedy, len(prompt)) < best - 0.05, "test set-up: greedy should be suboptimal here"
+        )
         for beams in (1, 3, cfg.d_vocab**new):
             seq, score = beam_search(model, prompt, num_beams=beams, max_new_tokens=new)
             assert_shape(seq, (len(prompt) + new,), f"beam_search(num_beams={beams}) sequence")
@@ -334,7 +368,11 @@ def test_kvcacheattention(KVCacheAttention) -> None:
             t.cat(pieces, dim=1),
             expected,
             "outputs computed one position at a time with the cache",
-            diagnose={"the new query only saw the first key: offset the mask by the number of cached positions": t.cat([expected[:, :3], ref.Attention.forward(_copy(theirs), x[:, :1]).expand(2, 4, -1)], dim=1)},
+            diagnose={
+                "the new query only saw the first key: offset the mask by the number of cached positions": t.cat(
+                    [expected[:, :3], ref.Attention.forward(_copy(theirs), x[:, :1]).expand(2, 4, -1)], dim=1
+                )
+            },
         )
 
 

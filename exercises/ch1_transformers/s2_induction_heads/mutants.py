@@ -31,7 +31,9 @@ def induction_all_queries(pattern, period):
 @mutant("pattern_via_hook", "stores the pre-softmax scores")
 def pattern_scores(model, tokens, layer):
     stored = {}
-    model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_attn_scores", lambda x, hook: stored.setdefault("s", x))])
+    model.run_with_hooks(
+        tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_attn_scores", lambda x, hook: stored.setdefault("s", x))]
+    )
     return stored["s"]
 
 
@@ -83,7 +85,9 @@ def ablation_whole_sequence(model, tokens, period, layer):
     losses = []
     for head in range(model.cfg.n_heads):
         hook = functools.partial(ref.mean_ablate_head, head=head)
-        losses.append(model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)]))
+        losses.append(
+            model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook)])
+        )
     return t.stack(losses).detach()
 
 
@@ -96,5 +100,11 @@ def composition_unnormalised(W_A, W_B):
 def q_composition(model):
     n = model.cfg.n_heads
     return t.tensor(
-        [[ref.composition_score(model.W_V[0, i] @ model.W_O[0, i], model.W_Q[1, j] @ model.W_K[1, j].T) for j in range(n)] for i in range(n)]
+        [
+            [
+                ref.composition_score(model.W_V[0, i] @ model.W_O[0, i], model.W_Q[1, j] @ model.W_K[1, j].T)
+                for j in range(n)
+            ]
+            for i in range(n)
+        ]
     )

@@ -19,7 +19,14 @@ from exercises.ch1_transformers import organisms
 from exercises.ch1_transformers.common import repeated_tokens
 from exercises.ch1_transformers.organisms.induction_2l.train import HELD_OUT_PERIOD
 from exercises.ch1_transformers.s2_induction_heads import solutions as ref
-from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_shape, assert_unchanged, check, learner_test
+from exercises.framework.asserts import (
+    LEARNER_SETTINGS,
+    assert_close,
+    assert_shape,
+    assert_unchanged,
+    check,
+    learner_test,
+)
 
 seeds = st.integers(0, 2**16)
 
@@ -51,8 +58,12 @@ def test_prev_token_score(prev_token_score) -> None:
             ref.prev_token_score(pattern),
             "prev_token_score",
             diagnose={
-                "you averaged the diagonal (attention to the current token), not the one below it": pattern.diagonal(0, -2, -1).mean((0, -1)),
-                "you averaged the diagonal above (attention to the next token, always 0 in a causal model)": t.zeros(heads),
+                "you averaged the diagonal (attention to the current token), not the one below it": pattern.diagonal(
+                    0, -2, -1
+                ).mean((0, -1)),
+                "you averaged the diagonal above (attention to the next token, always 0 in a causal model)": t.zeros(
+                    heads
+                ),
             },
         )
 
@@ -64,7 +75,9 @@ def test_induction_score(induction_score) -> None:
     @LEARNER_SETTINGS
     @given(seeds, st.integers(1, 3), st.integers(1, 4), st.integers(2, 9))
     def prop(seed: int, batch: int, heads: int, period: int) -> None:
-        pattern = _causal_softmax(t.randn(batch, heads, 2 * period, 2 * period, generator=t.Generator().manual_seed(seed)) * 2)
+        pattern = _causal_softmax(
+            t.randn(batch, heads, 2 * period, 2 * period, generator=t.Generator().manual_seed(seed)) * 2
+        )
         out = induction_score(pattern, period)
         assert_shape(out, (heads,), f"induction_score(pattern {tuple(pattern.shape)}, period={period})")
         q = t.arange(period, 2 * period)
@@ -73,7 +86,9 @@ def test_induction_score(induction_score) -> None:
             ref.induction_score(pattern, period),
             f"induction_score with period {period}",
             diagnose={
-                "you scored attention to q - period, the same token (a duplicate-token head); the induction target is the token after it, q - period + 1": pattern[:, :, q, q - period].mean((0, 2)),
+                "you scored attention to q - period, the same token (a duplicate-token head); the induction target is the token after it, q - period + 1": pattern[
+                    :, :, q, q - period
+                ].mean((0, 2)),
             },
         )
 
@@ -96,9 +111,16 @@ def test_pattern_via_hook(pattern_via_hook) -> None:
             out,
             cache["pattern", layer],
             f"the layer-{layer} pattern",
-            diagnose={"you stored hook_attn_scores (before the mask and softmax); the pattern is hook_pattern": cache["attn_scores", layer]},
+            diagnose={
+                "you stored hook_attn_scores (before the mask and softmax); the pattern is hook_pattern": cache[
+                    "attn_scores", layer
+                ]
+            },
         )
-    check(not model.hook_dict["blocks.0.attn.hook_pattern"].fwd_hooks, "a hook is still attached after pattern_via_hook: use run_with_hooks, or reset_hooks()")
+    check(
+        not model.hook_dict["blocks.0.attn.hook_pattern"].fwd_hooks,
+        "a hook is still attached after pattern_via_hook: use run_with_hooks, or reset_hooks()",
+    )
 
 
 @learner_test
@@ -124,7 +146,12 @@ def test_logit_attribution(logit_attribution) -> None:
     )
     biases = model.b_O.sum(0) @ model.W_U[:, tokens[1:]] + model.b_U[tokens[1:]]
     correct = logits[0, :-1].gather(-1, tokens[1:, None])[:, 0]
-    assert_close(out.sum(1) + biases, correct, "the attributions plus the bias terms (they must add up to the correct logits)", atol=1e-3)
+    assert_close(
+        out.sum(1) + biases,
+        correct,
+        "the attributions plus the bias terms (they must add up to the correct logits)",
+        atol=1e-3,
+    )
 
 
 @learner_test
@@ -195,7 +222,9 @@ def test_composition_score(composition_score) -> None:
 
     prop()
     eye = t.eye(4)
-    assert_close(t.tensor(float(composition_score(eye, eye))), t.tensor(0.5), "composition_score(I_4, I_4) = 2 / (2 * 2)")
+    assert_close(
+        t.tensor(float(composition_score(eye, eye))), t.tensor(0.5), "composition_score(I_4, I_4) = 2 / (2 * 2)"
+    )
 
 
 @learner_test
@@ -206,7 +235,13 @@ def test_k_composition_scores(k_composition_scores) -> None:
         n = model.cfg.n_heads
         assert_shape(out, (n, n), "k_composition_scores(model)")
         q_comp = t.tensor(
-            [[ref.composition_score(model.W_V[0, i] @ model.W_O[0, i], model.W_Q[1, j] @ model.W_K[1, j].T) for j in range(n)] for i in range(n)]
+            [
+                [
+                    ref.composition_score(model.W_V[0, i] @ model.W_O[0, i], model.W_Q[1, j] @ model.W_K[1, j].T)
+                    for j in range(n)
+                ]
+                for i in range(n)
+            ]
         )
         assert_close(
             out,

@@ -29,7 +29,9 @@ def patch_residual_reversed(model, batch, clean_cache):
 
 @mutant("patch_residual", "patches every position up to pos")
 def patch_residual_prefix(model, batch, clean_cache):
-    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)] + [f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"]
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)] + [
+        f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    ]
     out = t.zeros(len(names), batch.tokens.shape[1])
 
     def patch(resid, hook, pos):
@@ -46,7 +48,12 @@ def patch_residual_prefix(model, batch, clean_cache):
 
 @mutant("head_attribution", "projects on the IO unembedding only")
 def attribution_io_only(model, cache, batch):
-    return t.stack([t.einsum("bhd,db->h", cache["result", layer][:, -1], model.W_U[:, batch.io]) / len(batch.io) for layer in range(model.cfg.n_layers)])
+    return t.stack(
+        [
+            t.einsum("bhd,db->h", cache["result", layer][:, -1], model.W_U[:, batch.io]) / len(batch.io)
+            for layer in range(model.cfg.n_layers)
+        ]
+    )
 
 
 @mutant("patch_heads", "patches the whole layer")
@@ -68,7 +75,9 @@ def name_attention_fixed(pattern, batch):
 @mutant("path_patch", "patches the sender into every receiver head")
 def path_patch_all_heads(model, batch, clean_cache, corrupted_cache, sender, receiver, receiver_input):
     delta = clean_cache["result", 0][:, :, sender] - corrupted_cache["result", 0][:, :, sender]
-    logits = model.run_with_hooks(batch.corrupted, fwd_hooks=[(f"blocks.1.hook_{receiver_input}_input", lambda x, hook: x + delta[:, :, None])])
+    logits = model.run_with_hooks(
+        batch.corrupted, fwd_hooks=[(f"blocks.1.hook_{receiver_input}_input", lambda x, hook: x + delta[:, :, None])]
+    )
     return ref.ioi_logit_diff(logits, batch.io, batch.s).mean().item()
 
 
@@ -86,7 +95,9 @@ def circuit_zero(model, batch, circuit):
                 z[:, :, head] = 0
         return z
 
-    hooks = [(f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)]
+    hooks = [
+        (f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)
+    ]
     return ref.ioi_logit_diff(model.run_with_hooks(batch.tokens, fwd_hooks=hooks), batch.io, batch.s).mean().item()
 
 
@@ -105,5 +116,7 @@ def circuit_mean_over_positions(model, batch, circuit):
                 z[:, :, head] = z[:, :, head].mean(dim=(0, 1), keepdim=True)
         return z
 
-    hooks = [(f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)]
+    hooks = [
+        (f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)
+    ]
     return ref.ioi_logit_diff(model.run_with_hooks(batch.tokens, fwd_hooks=hooks), batch.io, batch.s).mean().item()

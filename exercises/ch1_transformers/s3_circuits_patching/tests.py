@@ -56,7 +56,10 @@ def test_ioi_logit_diff(ioi_logit_diff) -> None:
             "ioi_logit_diff",
             diagnose={
                 "the sign is flipped: IO minus S, not S minus IO": -expected,
-                "you averaged over positions; only the last one predicts the answer": (logits.gather(-1, io[:, None, None].expand(-1, pos, 1)) - logits.gather(-1, s[:, None, None].expand(-1, pos, 1)))[..., 0].mean(1),
+                "you averaged over positions; only the last one predicts the answer": (
+                    logits.gather(-1, io[:, None, None].expand(-1, pos, 1))
+                    - logits.gather(-1, s[:, None, None].expand(-1, pos, 1))
+                )[..., 0].mean(1),
             },
         )
 
@@ -99,9 +102,20 @@ def test_head_attribution(head_attribution) -> None:
     with t.no_grad():
         out = head_attribution(model, clean, batch)
         expected = ref.head_attribution(model, clean, batch)
-        io_only = t.stack([t.einsum("bhd,db->h", clean["result", layer][:, -1], model.W_U[:, batch.io]) / len(batch.io) for layer in range(2)])
+        io_only = t.stack(
+            [
+                t.einsum("bhd,db->h", clean["result", layer][:, -1], model.W_U[:, batch.io]) / len(batch.io)
+                for layer in range(2)
+            ]
+        )
     assert_shape(out, (model.cfg.n_layers, model.cfg.n_heads), "head_attribution(...)")
-    assert_close(out, expected, "head_attribution", atol=1e-4, diagnose={"you used the IO logit alone; project on W_U[:, io] - W_U[:, s]": io_only})
+    assert_close(
+        out,
+        expected,
+        "head_attribution",
+        atol=1e-4,
+        diagnose={"you used the IO logit alone; project on W_U[:, io] - W_U[:, s]": io_only},
+    )
 
 
 @learner_test
@@ -131,7 +145,9 @@ def test_name_attention(name_attention) -> None:
             out,
             ref.name_attention(pattern, batch),
             f"name_attention on layer {layer}",
-            diagnose={"you assumed IO is always at position 1; it is at 1 only in ABBA prompts (batch.abba), else at 3": fixed},
+            diagnose={
+                "you assumed IO is always at position 1; it is at 1 only in ABBA prompts (batch.abba), else at 3": fixed
+            },
         )
 
 

@@ -67,7 +67,9 @@ class TrainConfig:
         )
 
 
-def evaluate(model: HookedTransformer, d_vocab: int, period: int = HELD_OUT_PERIOD, batch: int = 256) -> dict[str, float]:
+def evaluate(
+    model: HookedTransformer, d_vocab: int, period: int = HELD_OUT_PERIOD, batch: int = 256
+) -> dict[str, float]:
     """Losses and the best layer-(last) induction score on a fixed held-out batch."""
     tokens = repeated_tokens(batch, period, d_vocab, torch.Generator().manual_seed(EVAL_SEED))
     with torch.no_grad():
