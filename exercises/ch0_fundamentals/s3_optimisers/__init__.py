@@ -1,0 +1,1 @@
+"""Section 0.3: optimisers and learning-rate schedules."""
