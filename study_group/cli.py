@@ -202,15 +202,15 @@ def pairs(
 def _wanted_posts(conn: sqlite3.Connection, cohort: Cohort, curriculum: Curriculum) -> dict[str, list[Post]]:
     from study_group.assignments import saved_groups, saved_rounds
     from study_group.content import plan_content, plan_pair_posts, spread_bursts
-    from study_group.followups import plan_followups, without_followups
     from study_group.participants import active_members
+    from study_group.survey_dms import channel_surveys_only, plan_survey_dms
 
     members = {m.id: m for m in active_members(conn)}
     groups = [g.number for g in saved_groups(conn)]
     return {
-        "content": spread_bursts(plan_content(without_followups(cohort), curriculum, groups)),
+        "content": spread_bursts(plan_content(channel_surveys_only(cohort), curriculum, groups)),
         "pairs": plan_pair_posts(cohort, saved_rounds(conn), members) if cohort.pairing.enabled else [],
-        "followups": plan_followups(conn, cohort),
+        "surveys": plan_survey_dms(conn, cohort),
     }
 
 

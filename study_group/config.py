@@ -133,8 +133,9 @@ class SlackLayout(_Strict):
 class Survey(_Strict):
     """A survey link posted to the announcements channel; `week` 0 means every week, on `weekday`.
 
-    Follow-ups (`followup_3m`, `followup_6m`) go instead as DMs, 3 or 6 months after the last
-    week, to those who consented (study_group.followups); their `week` and `weekday` are unused.
+    A URL containing `{respondent}` goes instead as a DM to each learner with their key filled
+    in. Follow-ups (`followup_3m`, `followup_6m`) are DMs 3 or 6 months after the last week to
+    those who consented; their `week` and `weekday` are unused (study_group.survey_dms).
     """
 
     kind: Literal["pre", "weekly", "exit", "followup_3m", "followup_6m"]

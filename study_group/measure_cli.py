@@ -1,8 +1,8 @@
 """`arena cohort survey|progress|capstone|report`: measuring what a cohort achieved.
 
 Imports validate the whole file first and write in one transaction, so a bad file writes
-nothing. Follow-up survey DMs are planned here (study_group.followups) but sent by `sync`,
-which previews by default and acts only with --apply, like every other post.
+nothing. Survey DMs (study_group.survey_dms) are sent by `sync`, which previews by default
+and acts only with --apply, like every other post.
 """
 
 from __future__ import annotations

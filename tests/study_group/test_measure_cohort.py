@@ -15,20 +15,22 @@ from typer.testing import CliRunner, Result
 from exercises.framework.capstone import load_capstone
 from study_group import cli, db
 from study_group.capstone_reviews import Project, assign_reviewers, weighted_kappa
-from study_group.followups import months_after, plan_followups
+from study_group.content import plan_content
+from study_group.survey_dms import channel_surveys_only, months_after, plan_survey_dms
 
 LEARNERS = 4  # ids 1-4, keys rk-1 to rk-4; 1 and 2 consented to follow-ups; id 5 is a facilitator
 
 
 @pytest.fixture
 def cohort(cohort_dir: Path, store_dir: Path) -> tuple[Path, Path]:
-    """The sample cohort file (with follow-ups added) and a store holding five people."""
+    """The sample cohort file (with follow-ups, and weekly links personal) and a store of five."""
     cohort_file = cohort_dir / "cohort.yaml"
     text = cohort_file.read_text()
     followups = (
         '  - {kind: followup_3m, url: "https://example.org/fu3?src=slack"}\n'
         '  - {kind: followup_6m, url: "https://example.org/fu6"}\n'
     )
+    text = text.replace("https://example.org/survey/weekly", "https://example.org/survey/weekly?entry.7={respondent}")
     cohort_file.write_text(text.replace("surveys:\n", "surveys:\n" + followups, 1))
     store = store_dir / "cohort.sqlite"
     conn = db.connect(store)
@@ -258,26 +260,39 @@ def test_weighted_kappa_by_hand() -> None:
     assert weighted_kappa([]) is None
 
 
-def test_followup_links_are_dms_to_consenting_participants(cohort: tuple[Path, Path]) -> None:
+def test_personal_survey_links_and_followups_are_dms_with_the_key(cohort: tuple[Path, Path]) -> None:
     from study_group.config import load_cohort
     from study_group.curriculum import load_curriculum
 
     conn = db.connect(cohort[1])
-    posts = plan_followups(conn, load_cohort(cohort[0], load_curriculum()))
+    settings, curriculum = load_cohort(cohort[0], load_curriculum()), load_curriculum()
+    posts = plan_survey_dms(conn, settings)
     conn.close()
-    # the cohort's 12 weeks end on 2027-05-24; 3 months on, 16:00 London (BST) is 15:00 UTC
+    channel = {p.kind for p in plan_content(channel_surveys_only(settings), curriculum, [])}
+    assert "survey_exit" in channel and "survey_weekly" not in channel and "survey_followup_3m" not in channel
+    # weekly links every Friday 16:00 London to the 4 learners (week 1: 2027-03-05, GMT);
+    # the cohort's 12 weeks end on 2027-05-24: 3 months on, 16:00 London (BST) is 15:00 UTC,
+    # 6 months on it is GMT again; follow-ups only to the two who consented
+    week1 = int(dt.datetime(2027, 3, 5, 16, tzinfo=dt.UTC).timestamp())
     at3 = int(dt.datetime(2027, 8, 24, 15, tzinfo=dt.UTC).timestamp())
-    at6 = int(dt.datetime(2027, 11, 24, 16, tzinfo=dt.UTC).timestamp())  # GMT again
-    assert sorted((p.kind, p.target, p.post_at) for p in posts) == [
+    at6 = int(dt.datetime(2027, 11, 24, 16, tzinfo=dt.UTC).timestamp())
+    followups = sorted((p.kind, p.target, p.post_at) for p in posts if p.kind.startswith("followup"))
+    assert followups == [
         ("followup_3m", "dm:1", at3),
         ("followup_3m", "dm:2", at3),
         ("followup_6m", "dm:1", at6),
         ("followup_6m", "dm:2", at6),
     ]
-    assert "https://example.org/fu3?src=slack&respondent=rk-1" in next(p.text for p in posts if p.target == "dm:1")
+    weekly = [p for p in posts if p.kind == "survey_weekly"]
+    assert len(weekly) == 12 * LEARNERS and len(posts) == 12 * LEARNERS + 4
+    assert sorted(p.target for p in weekly if p.key == "w1") == [f"dm:{i}" for i in range(1, LEARNERS + 1)]
+    assert {p.post_at for p in weekly if p.key == "w1"} == {week1}
+    texts = {(p.kind, p.target, p.key): p.text for p in posts}
+    assert "https://example.org/fu3?src=slack&respondent=rk-1" in texts["followup_3m", "dm:1", "followup_3m"]
+    assert "https://example.org/survey/weekly?entry.7=rk-3" in texts["survey_weekly", "dm:3", "w2"]
     preview = arena(cohort, "sync")
     assert preview.exit_code == 0, preview.output
-    assert "followups: 4 new posts" in preview.output
+    assert f"surveys: {12 * LEARNERS + 4} new posts" in preview.output
     assert count(cohort, "outbox") == 0  # a preview writes nothing
 
 
