@@ -31,7 +31,7 @@ serve: book  ## Serve the built book on 127.0.0.1
 
 test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -p no:cacheprovider
+	$(VENV)/bin/pytest -p no:cacheprovider --durations=25
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -m "not slow and not docker and not browser and not gpu"
