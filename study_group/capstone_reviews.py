@@ -28,17 +28,21 @@ class Project:
     members: frozenset[int]
 
 
-def _rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, row) of a CSV whose header must contain `required`; InputError otherwise."""
+def _rows(path: Path, required: list[str], only: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of a CSV whose header must contain `required` (and, with `only`, nothing
+    else); InputError otherwise."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError([Problem(path, None, "file", f"cannot read: {exc.strerror}")]) from None
     with handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError([Problem(path, 1, c, "missing column") for c in missing])
+        header = reader.fieldnames or []
+        problems = [Problem(path, 1, c, "missing column") for c in required if c not in header]
+        if only:
+            problems += [Problem(path, 1, c, "unknown column") for c in header if c not in required]
+        if problems:
+            raise InputError(problems)
         for row in reader:
             yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
 
@@ -108,7 +112,7 @@ def read_scores(path: Path, conn: sqlite3.Connection, rubric: list[Criterion]) -
     people = _emails(conn)
     assigned = {(r[0], r[1]) for r in conn.execute("SELECT project_id, reviewer_id FROM capstone_reviewer")}
     scores, problems, seen = [], [], set()
-    for line, row in _rows(path, ["project", "reviewer", *(c.id for c in rubric)]):
+    for line, row in _rows(path, ["project", "reviewer", *(c.id for c in rubric)], only=True):
         reviewer = people.get(row["reviewer"].lower())
         if (row["project"], reviewer) not in assigned:
             problems.append(
@@ -125,10 +129,8 @@ def read_scores(path: Path, conn: sqlite3.Connection, rubric: list[Criterion]) -
                 )
             elif reviewer is not None:
                 scores.append(Score(row["project"], reviewer, criterion.id, int(raw)))
-        for extra in sorted(set(row) - {"project", "reviewer", *(c.id for c in rubric)}):
-            problems.append(Problem(path, 1, extra, "unknown rubric criterion"))
     if problems:
-        raise InputError(sorted(set(problems), key=lambda p: (p.line or 0, p.field)))
+        raise InputError(problems)
     return scores
 
 

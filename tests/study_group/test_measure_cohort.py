@@ -239,6 +239,10 @@ def test_bad_scores_write_nothing(cohort: tuple[Path, Path], tmp_path: Path) -> 
     assert f"{bad}:3: engineering: '6' is not a score from 1 to 5" in result.output
     assert f"{bad}:4: reviewer: p5@example.org is not assigned to project 'B'" in result.output
     assert count(cohort, "capstone_score") == 0
+    header = SCORES.splitlines()[0]
+    extra = write(tmp_path, "x.csv", f"{header},style\nA,p3@example.org,3,4,5,3,3,9\n")
+    result = arena(cohort, "capstone scores", str(extra))
+    assert result.exit_code == 2 and f"{extra}:1: style: unknown column" in result.output
 
 
 def test_reviewers_never_review_their_own_project_and_share_the_load() -> None:
