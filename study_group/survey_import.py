@@ -74,7 +74,9 @@ def read_answers(path: Path, survey: SurveyDef, cohort: Cohort, keys: set[str]) 
         columns: dict[str, Question] = {}
         for name in header:
             folded = name.strip().casefold()
-            if folded in by_header:
+            if folded in by_header and by_header[folded] in columns.values():
+                problems.append(Problem(path, 1, name, f"question '{by_header[folded].id}' has two columns"))
+            elif folded in by_header:
                 columns[name] = by_header[folded]
             elif folded not in {RESPONDENT, WEEK} | TOOL_COLUMNS:
                 problems.append(Problem(path, 1, name, f"unknown question for survey '{survey.id}' v{survey.version}"))

@@ -189,12 +189,24 @@ def test_report_numbers_equal_hand_computed_values(measured: tuple[Path, Path], 
         assert secret not in page and secret not in md
 
 
+def test_report_of_an_empty_store(cohort: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "empty.html"
+    result = arena(cohort, "report", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    md = out.with_suffix(".md").read_text()
+    assert "| Weekly feedback, week 12 | 0 | 4 | 0% |" in md and "| Follow-up after 6 months | 0 | 2 | 0% |" in md
+    assert out.read_text().count("<img ") == 1  # only the response rates have data
+
+
 def test_bad_survey_csv_names_row_and_column_and_writes_nothing(cohort: tuple[Path, Path], tmp_path: Path) -> None:
     header = WEEKLY.splitlines()[0]
     unknown = write(tmp_path, "unknown.csv", header + ",Favourite colour\nx,rk-1,1,8,6,2,,blue\n")
     result = arena(cohort, "survey import", "weekly", str(unknown))
     assert result.exit_code == 2
     assert f"{unknown}:1: Favourite colour: unknown question for survey 'weekly' v1" in result.output
+    twice = write(tmp_path, "twice.csv", header + ",challenging\nx,rk-1,1,8,6,2,,8\n")
+    result = arena(cohort, "survey import", "weekly", str(twice))
+    assert result.exit_code == 2 and f"{twice}:1: challenging: question 'challenging' has two columns" in result.output
     rows = header + "\nx,rk-1,1,8,6,2,\nx,rk-2,1,8,11,2,\nx,rk-9,13,8,6,x,\n"
     bad = write(tmp_path, "bad.csv", rows)
     result = arena(cohort, "survey import", "weekly", str(bad))
