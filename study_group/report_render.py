@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from collections.abc import Callable
 
 from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
@@ -93,7 +94,7 @@ def _png(draw: Callable[[Figure], None], height: float) -> str:
 def _stacked(distributions: list[Distribution]) -> Callable[[Figure], None]:
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        labels = [f"{d.question[:48]}" for d in distributions]
+        labels = [textwrap.fill(d.question, 40) for d in distributions]
         left = [0.0] * len(distributions)
         for level, colour in enumerate(AGREE_COLOURS):
             widths = [d.counts[level] / (sum(d.counts) or 1) for d in distributions]
@@ -102,7 +103,7 @@ def _stacked(distributions: list[Distribution]) -> Callable[[Figure], None]:
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of answers")
-        ax.legend(ncol=5, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
     return draw
 
@@ -128,10 +129,10 @@ def plots(report: Report) -> list[tuple[str, str]]:
                 ax = fig.add_subplot(1, len(questions), i)
                 rows = [c for c in report.chapter_ratings if c.question == question]
                 ax.boxplot([c.values for c in rows], tick_labels=[str(c.chapter) for c in rows], showmeans=False)
-                for x, c in enumerate(rows, start=1):
-                    ax.scatter([x] * len(c.values), c.values, s=8, alpha=0.4, color="k")
+                for x, c in enumerate(rows, start=1):  # beside the box, so whiskers do not hide them
+                    ax.scatter([x + 0.3] * len(c.values), c.values, s=10, alpha=0.5, color="k")
                 ax.set_ylim(0.5, 10.5)
-                ax.set_title(question[:40], fontsize=8)
+                ax.set_title(textwrap.fill(question, 28), fontsize=8)
                 ax.set_xlabel("chapter")
 
         out.append(("Weekly ratings per chapter: medians (line) and every answer (dots)", _png(ratings, 3.2)))
@@ -143,16 +144,17 @@ def plots(report: Report) -> list[tuple[str, str]]:
             ax = fig.add_subplot()
             image = ax.imshow(report.heatmap, vmin=0, vmax=1, cmap="viridis", aspect="auto")
             ax.set_xticks(range(len(report.heatmap_sections)), report.heatmap_sections, fontsize=7)
-            ax.set_ylabel(f"learners (1-{len(report.heatmap)}, unnamed)")
+            ax.set_ylabel(f"{len(report.heatmap)} learners")
             ax.set_yticks([])
-            fig.colorbar(image, ax=ax, label="share of exercises passed")
+            fig.colorbar(image, ax=ax, label="share passed")
 
         out.append(("Exercise progress per learner and section", _png(heatmap, 1.2 + 0.12 * len(report.heatmap))))
     if any(c.scores for c in report.capstone):
 
         def capstone(fig: Figure) -> None:
             ax = fig.add_subplot()
-            ax.boxplot([c.scores for c in report.capstone], tick_labels=[c.criterion[:18] for c in report.capstone])
+            names = [textwrap.fill(c.criterion, 16) for c in report.capstone]
+            ax.boxplot([c.scores for c in report.capstone], tick_labels=names)
             ax.set_ylim(0.5, 5.5)
             ax.tick_params(axis="x", labelsize=7)
 
@@ -164,7 +166,7 @@ def plots(report: Report) -> list[tuple[str, str]]:
                 ax = fig.add_subplot(1, len(report.choices), i)
                 ax.barh(list(d.labels), list(d.counts))
                 ax.invert_yaxis()
-                ax.set_title(f"{d.survey}: {d.question}"[:50], fontsize=7)
+                ax.set_title(textwrap.fill(f"{d.survey}: {d.question}", 40), fontsize=7)
                 ax.tick_params(labelsize=7)
 
         out.append(("Follow-up outcomes", _png(choices, 2.6)))
