@@ -42,9 +42,9 @@ def survey_import(
         try:
             definition = load_survey(survey)
             answers = read_answers(csv_file, definition, cohort, respondent_keys(conn, survey in FOLLOWUP_MONTHS))
+            respondents = import_answers(conn, definition, answers)
         except InputError as exc:
             _problems(exc)
-        respondents = import_answers(conn, definition, answers)
         cli._log_run(conn, "survey import", False, {"survey": survey, "respondents": respondents})
     typer.echo(f"{survey} v{definition.version}: {len(answers)} answers from {respondents} responses")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from study_group.config import Cohort
 from study_group.db import transaction
 from study_group.errors import InputError, Problem
-from study_group.survey_defs import AGREEMENT, FOLLOWUP_MONTHS, Question, SurveyDef
+from study_group.survey_defs import AGREEMENT, FOLLOWUP_MONTHS, SURVEYS_DIR, Question, SurveyDef
 
 RESPONDENT = "respondent"
 WEEK = "week"
@@ -131,7 +131,23 @@ def respondent_keys(conn: sqlite3.Connection, followup: bool) -> set[str]:
 
 def import_answers(conn: sqlite3.Connection, survey: SurveyDef, answers: list[Answer]) -> int:
     """Store answers, replacing each respondent's earlier answers to the same survey and week
-    (so importing a newer export of the same form is safe). One transaction."""
+    (so importing a newer export of the same form is safe). One transaction.
+
+    Answers checked against another version of the definition are never mixed in: medians over
+    two wordings of a question would mean nothing."""
+    stored = {r[0] for r in conn.execute("SELECT DISTINCT version FROM survey_answer WHERE survey=?", (survey.id,))}
+    if stored - {survey.version}:
+        versions = ", ".join(f"v{v}" for v in sorted(stored))
+        raise InputError(
+            [
+                Problem(
+                    SURVEYS_DIR / f"{survey.id}.yaml",
+                    None,
+                    "version",
+                    f"the store holds {versions} answers; this is v{survey.version}",
+                )
+            ]
+        )
     with transaction(conn):
         for week, key in {(a.week, a.respondent_key) for a in answers}:
             conn.execute(

@@ -16,6 +16,7 @@ from exercises.framework.capstone import load_capstone
 from study_group import cli, db
 from study_group.capstone_reviews import Project, assign_reviewers, weighted_kappa
 from study_group.content import plan_content
+from study_group.errors import InputError
 from study_group.survey_dms import channel_surveys_only, months_after, plan_survey_dms
 
 LEARNERS = 4  # ids 1-4, keys rk-1 to rk-4; 1 and 2 consented to follow-ups; id 5 is a facilitator
@@ -220,6 +221,22 @@ def test_bad_survey_csv_names_row_and_column_and_writes_nothing(cohort: tuple[Pa
     ):
         assert message in result.output
     assert count(cohort, "survey_answer") == 0  # line 2 was fine, yet nothing is stored
+
+
+def test_answers_to_another_version_are_not_mixed_in(cohort: tuple[Path, Path], tmp_path: Path) -> None:
+    from study_group.survey_defs import load_survey
+    from study_group.survey_import import Answer, import_answers
+
+    exit_v1 = load_survey("exit")
+    exit_v2 = exit_v1.model_copy(update={"version": 2})
+    conn = db.connect(cohort[1])
+    try:
+        assert import_answers(conn, exit_v1, [Answer(0, "rk-1", "skills", "4")]) == 1
+        with pytest.raises(InputError, match=r"exit\.yaml: version: the store holds v1 answers; this is v2"):
+            import_answers(conn, exit_v2, [Answer(0, "rk-2", "skills", "5")])
+        assert conn.execute("SELECT count(*) FROM survey_answer").fetchone()[0] == 1
+    finally:
+        conn.close()
 
 
 def test_followup_answers_only_from_those_who_consented(cohort: tuple[Path, Path], tmp_path: Path) -> None:
