@@ -91,7 +91,7 @@ def naive_all_reduce(x: Tensor) -> Tensor:
 def ring_reduce_scatter(x: Tensor) -> Tensor:
     """Return chunk `rank` of x.flatten().tensor_split(p), summed over all ranks."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    chunks = [c.clone() for c in x.flatten().tensor_split(world)]
+    chunks = list(x.flatten().tensor_split(world))  # views of x: never add into them in place
     right, left = (rank + 1) % world, (rank - 1) % world
     for step in range(world - 1):
         send_index, recv_index = (rank - step - 1) % world, (rank - step - 2) % world
@@ -99,7 +99,7 @@ def ring_reduce_scatter(x: Tensor) -> Tensor:
         request = dist.isend(chunks[send_index], right)
         dist.recv(buffer, left)
         request.wait()
-        chunks[recv_index] += buffer
+        chunks[recv_index] = chunks[recv_index] + buffer
     return chunks[rank]
 
 
@@ -107,14 +107,15 @@ def ring_reduce_scatter(x: Tensor) -> Tensor:
 def ring_all_reduce(x: Tensor) -> Tensor:
     """Return the sum over ranks of x, on every rank, sending 2(p-1)/p of x per rank."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    chunks = [torch.empty_like(c) for c in x.flatten().tensor_split(world)]
-    chunks[rank] = ring_reduce_scatter(x)
+    out = torch.empty_like(x).flatten()
+    chunks = out.tensor_split(world)  # views of out: receiving into them fills out, no final copy
+    chunks[rank].copy_(ring_reduce_scatter(x))
     right, left = (rank + 1) % world, (rank - 1) % world
     for step in range(world - 1):
         request = dist.isend(chunks[(rank - step) % world], right)
         dist.recv(chunks[(rank - step - 1) % world], left)
         request.wait()
-    return torch.cat(chunks).reshape(x.shape)
+    return out.view(x.shape)
 
 
 # Exercise 3.2.9: The latency-bandwidth model of each collective
