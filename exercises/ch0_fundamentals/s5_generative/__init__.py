@@ -1,0 +1,1 @@
+"""Section 0.5: generative models (autoencoder, VAE, GAN)."""
