@@ -24,12 +24,15 @@ def measure(name: str, goal: float, run: Callable[[], float]) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         accuracy = run()
-    except Exception as exc:  # noqa: BLE001 - a broken run is a figure to report, not a crash
+    except Exception as exc:
         print(f"{name:<28} FAILED: {type(exc).__name__}: {exc}", flush=True)
         return
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     verdict = "meets" if accuracy >= goal else "BELOW"
-    print(f"{name:<28} test accuracy {accuracy:.4f}  ({verdict} the {goal:.0%} goal)  wall {wall:6.1f} s  cpu {cpu:6.1f} s", flush=True)
+    print(
+        f"{name:<28} test accuracy {accuracy:.4f}  ({verdict} the {goal:.0%} goal)  wall {wall:6.1f} s  cpu {cpu:6.1f} s",
+        flush=True,
+    )
 
 
 def resnet() -> float:
@@ -63,7 +66,10 @@ def main() -> None:
     os.environ["ARENA_CONFIG"] = "smoke" if args.quick else "default"
     import torch
 
-    print(f"ARENA_CONFIG={os.environ['ARENA_CONFIG']}, torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"ARENA_CONFIG={os.environ['ARENA_CONFIG']}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     measure("0.2 ResNet (own layers)", 0.97, resnet)
     measure("0.4 MLP (own autograd)", 0.95, engine_mlp)
 

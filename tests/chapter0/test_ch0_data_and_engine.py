@@ -15,7 +15,7 @@ def test_digits_split_is_fixed_stratified_and_scaled() -> None:
     first, second = digits(), digits()
     assert first.x_train.shape == (1437, 1, 8, 8) and first.x_test.shape == (360, 1, 8, 8)
     assert t.equal(first.x_test, second.x_test) and t.equal(first.y_train, second.y_train)
-    assert 0.0 <= float(first.x_train.min()) and float(first.x_train.max()) == 1.0
+    assert float(first.x_train.min()) >= 0.0 and float(first.x_train.max()) == 1.0
     counts = t.bincount(first.y_test, minlength=10)
     assert int(counts.min()) >= 35 and int(counts.max()) <= 37  # 20% of each class's ~180 images
 
@@ -44,7 +44,9 @@ def _finite_difference(build, values: list[t.Tensor], which: int, eps: float = 1
         step[i] = eps
         hi = [v if j != which else v + step.view_as(v) for j, v in enumerate(values)]
         lo = [v if j != which else v - step.view_as(v) for j, v in enumerate(values)]
-        grad.view(-1)[i] = (float(build(*(engine.Tensor(v) for v in hi)).data) - float(build(*(engine.Tensor(v) for v in lo)).data)) / (2 * eps)
+        grad.view(-1)[i] = (
+            float(build(*(engine.Tensor(v) for v in hi)).data) - float(build(*(engine.Tensor(v) for v in lo)).data)
+        ) / (2 * eps)
     return grad
 
 

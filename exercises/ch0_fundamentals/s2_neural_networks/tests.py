@@ -58,11 +58,20 @@ def _load_into(twin: nn.Module, module: nn.Module, what: str) -> nn.Module:
 def _check_uniform_init(weight: t.Tensor, bound: float, what: str, fan_in_hint: str) -> None:
     """Uniform(-bound, bound): every value inside, the extremes near the bound, mean near zero."""
     w = weight.detach()
-    check(bool(w.abs().max() <= bound * (1 + 1e-6)), f"{what} has values up to {float(w.abs().max()):.3g}, outside "
-          f"the bound 1/sqrt(fan_in) = {bound:.3g}. {fan_in_hint}")
-    check(bool(w.abs().max() > 0.9 * bound), f"{what}'s largest value is {float(w.abs().max()):.3g}, far below the "
-          f"bound 1/sqrt(fan_in) = {bound:.3g}: is the scale too small? {fan_in_hint}")
-    check(bool(w.min() < -0.5 * bound), f"{what} has no clearly negative values: sample from (-bound, bound), not (0, bound).")
+    check(
+        bool(w.abs().max() <= bound * (1 + 1e-6)),
+        f"{what} has values up to {float(w.abs().max()):.3g}, outside "
+        f"the bound 1/sqrt(fan_in) = {bound:.3g}. {fan_in_hint}",
+    )
+    check(
+        bool(w.abs().max() > 0.9 * bound),
+        f"{what}'s largest value is {float(w.abs().max()):.3g}, far below the "
+        f"bound 1/sqrt(fan_in) = {bound:.3g}: is the scale too small? {fan_in_hint}",
+    )
+    check(
+        bool(w.min() < -0.5 * bound),
+        f"{what} has no clearly negative values: sample from (-bound, bound), not (0, bound).",
+    )
 
 
 @learner_test
@@ -74,7 +83,12 @@ def test_relu(ReLU) -> None:
         before = x.clone()
         out = ReLU()(x)
         assert_unchanged(before, x, "ReLU's input")
-        assert_close(out, F.relu(before), "ReLU()(x)", diagnose={"negative inputs must give 0, not a small slope": F.leaky_relu(before, 0.01)})
+        assert_close(
+            out,
+            F.relu(before),
+            "ReLU()(x)",
+            diagnose={"negative inputs must give 0, not a small slope": F.leaky_relu(before, 0.01)},
+        )
 
     prop()
 
@@ -83,7 +97,9 @@ def test_relu(ReLU) -> None:
 def test_linear(Linear) -> None:
     layer = Linear(300, 200)
     assert_shape(layer.weight, (200, 300), "Linear(300, 200).weight (torch stores (out_features, in_features))")
-    check(isinstance(layer.weight, nn.Parameter), "Linear.weight must be an nn.Parameter, or the optimiser cannot see it.")
+    check(
+        isinstance(layer.weight, nn.Parameter), "Linear.weight must be an nn.Parameter, or the optimiser cannot see it."
+    )
     check(layer.bias is not None, "Linear(300, 200).bias is None, but bias=True by default.")
     assert_shape(layer.bias, (200,), "Linear(300, 200).bias")
     hint = "For Linear, fan_in = in_features."
@@ -142,8 +158,17 @@ def test_pad2d(pad2d) -> None:
 @learner_test
 def test_conv2d(conv2d) -> None:
     @SETTINGS
-    @given(seeds, st.integers(1, 2), st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
-           st.integers(0, 2), st.integers(0, 4), st.integers(0, 4))
+    @given(
+        seeds,
+        st.integers(1, 2),
+        st.integers(1, 3),
+        st.integers(1, 4),
+        st.integers(1, 3),
+        st.integers(1, 3),
+        st.integers(0, 2),
+        st.integers(0, 4),
+        st.integers(0, 4),
+    )
     def prop(seed: int, b: int, c_in: int, c_out: int, k: int, stride: int, p: int, extra_h: int, extra_w: int) -> None:
         x = _randn(seed, b, c_in, k + extra_h, k + extra_w)
         weight = _randn(seed + 1, c_out, c_in, k, k)
@@ -156,7 +181,11 @@ def test_conv2d(conv2d) -> None:
             expected,
             what,
             atol=1e-4,
-            diagnose={"the kernel is flipped (a true convolution); torch computes a cross-correlation": F.conv2d(x, weight.flip(-1, -2), stride=stride, padding=p)},
+            diagnose={
+                "the kernel is flipped (a true convolution); torch computes a cross-correlation": F.conv2d(
+                    x, weight.flip(-1, -2), stride=stride, padding=p
+                )
+            },
         )
 
     prop()
@@ -181,12 +210,18 @@ def test_maxpool2d(maxpool2d) -> None:
             out,
             expected,
             what,
-            diagnose={"the border is padded with 0; pad with -inf so it never wins": F.max_pool2d(F.pad(x, (p,) * 4), k, stride)},
+            diagnose={
+                "the border is padded with 0; pad with -inf so it never wins": F.max_pool2d(
+                    F.pad(x, (p,) * 4), k, stride
+                )
+            },
         )
 
     prop()
     x = _randn(1, 1, 2, 6, 6)
-    assert_shape(maxpool2d(x, 2), (1, 2, 3, 3), "maxpool2d(x (1, 2, 6, 6), kernel_size=2) (stride defaults to kernel_size)")
+    assert_shape(
+        maxpool2d(x, 2), (1, 2, 3, 3), "maxpool2d(x (1, 2, 6, 6), kernel_size=2) (stride defaults to kernel_size)"
+    )
     assert_close(maxpool2d(x, 2), F.max_pool2d(x, 2), "maxpool2d(x (1, 2, 6, 6), kernel_size=2)")
 
 
@@ -195,9 +230,15 @@ def test_conv2d_module(Conv2d) -> None:
     layer = Conv2d(16, 8, 3, stride=2, padding=1)
     assert_shape(layer.weight, (8, 16, 3, 3), "Conv2d(16, 8, 3).weight (out_channels, in_channels, k, k)")
     check(isinstance(layer.weight, nn.Parameter), "Conv2d.weight must be an nn.Parameter.")
-    check(len(list(layer.parameters())) == 1, "this Conv2d has no bias: it should have exactly one parameter, the weight.")
-    _check_uniform_init(layer.weight, 1 / math.sqrt(16 * 9), "Conv2d(16, 8, 3).weight",
-                        "For a convolution, fan_in = in_channels * kernel_size * kernel_size.")
+    check(
+        len(list(layer.parameters())) == 1, "this Conv2d has no bias: it should have exactly one parameter, the weight."
+    )
+    _check_uniform_init(
+        layer.weight,
+        1 / math.sqrt(16 * 9),
+        "Conv2d(16, 8, 3).weight",
+        "For a convolution, fan_in = in_channels * kernel_size * kernel_size.",
+    )
 
     @SETTINGS
     @given(seeds, st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1))
@@ -226,9 +267,12 @@ def _normalise(x: t.Tensor, bn: nn.Module, unbiased: bool) -> t.Tensor:
 @learner_test
 def test_batchnorm2d(BatchNorm2d) -> None:
     bn = BatchNorm2d(3)
-    twin = _load_into(nn.BatchNorm2d(3), bn, "BatchNorm2d(3)")
-    check(len(list(bn.parameters())) == 2, "BatchNorm2d must have exactly two parameters (weight and bias); "
-          "running statistics are buffers (register_buffer), which the optimiser must not update.")
+    _load_into(nn.BatchNorm2d(3), bn, "BatchNorm2d(3)")  # names and shapes match torch's
+    check(
+        len(list(bn.parameters())) == 2,
+        "BatchNorm2d must have exactly two parameters (weight and bias); "
+        "running statistics are buffers (register_buffer), which the optimiser must not update.",
+    )
     assert_close(bn.running_var, t.ones(3), "a fresh BatchNorm2d's running_var (starts at ones)")
 
     @SETTINGS
@@ -246,19 +290,32 @@ def test_batchnorm2d(BatchNorm2d) -> None:
                 twin(x),
                 f"{what} output in train mode, batch {step}",
                 atol=1e-3,  # the last batch is nearly constant: float32 loses digits normalising it
-                diagnose={"you normalised with the unbiased variance; use the biased one (unbiased=False)": _normalise(x, twin, True).detach()},
+                diagnose={
+                    "you normalised with the unbiased variance; use the biased one (unbiased=False)": _normalise(
+                        x, twin, True
+                    ).detach()
+                },
             )
-        assert_close(bn.running_mean, twin.running_mean, f"{what}.running_mean after 3 batches "
-                     "(running = (1 - momentum) * running + momentum * batch_mean)")
-        assert_close(bn.running_var, twin.running_var, f"{what}.running_var after 3 batches "
-                     "(updated with the unbiased batch variance, n / (n - 1) times the biased one)")
+        assert_close(
+            bn.running_mean,
+            twin.running_mean,
+            f"{what}.running_mean after 3 batches (running = (1 - momentum) * running + momentum * batch_mean)",
+        )
+        assert_close(
+            bn.running_var,
+            twin.running_var,
+            f"{what}.running_var after 3 batches "
+            "(updated with the unbiased batch variance, n / (n - 1) times the biased one)",
+        )
         assert_equal(int(bn.num_batches_tracked), 3, f"{what}.num_batches_tracked after 3 training batches")
         check(not bn.running_mean.requires_grad, f"{what}.running_mean requires grad: update it under t.no_grad().")
         bn.eval()
         twin.eval()
         x = _randn(seed + 9, 2, c, 3, 3)
         before = bn.running_mean.clone()
-        assert_close(bn(x), twin(x), atol=1e-4, what=f"{what} output in eval mode (normalise with the running statistics)")
+        assert_close(
+            bn(x), twin(x), atol=1e-4, what=f"{what} output in eval mode (normalise with the running statistics)"
+        )
         assert_unchanged(before, bn.running_mean, f"{what}.running_mean in eval mode (eval must not update it)")
 
     prop()
@@ -269,13 +326,23 @@ def test_sequential(Sequential) -> None:
     mods = [nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 3), nn.Sigmoid()]
     seq = Sequential(*mods)
     twin = nn.Sequential(*mods)
-    check(len(list(seq.parameters())) == 4, f"Sequential(Linear, Tanh, Linear, Sigmoid) has {len(list(seq.parameters()))} "
-          "parameters, expected 4: register the modules with add_module so parameters() finds them.")
-    check(list(seq.state_dict()) == list(twin.state_dict()), f"state_dict keys {list(seq.state_dict())} differ from "
-          f"nn.Sequential's {list(twin.state_dict())}: name the modules '0', '1', ...")
+    check(
+        len(list(seq.parameters())) == 4,
+        f"Sequential(Linear, Tanh, Linear, Sigmoid) has {len(list(seq.parameters()))} "
+        "parameters, expected 4: register the modules with add_module so parameters() finds them.",
+    )
+    check(
+        list(seq.state_dict()) == list(twin.state_dict()),
+        f"state_dict keys {list(seq.state_dict())} differ from "
+        f"nn.Sequential's {list(twin.state_dict())}: name the modules '0', '1', ...",
+    )
     x = _randn(0, 5, 3)
-    assert_close(seq(x), twin(x), "Sequential(Linear, Tanh, Linear, Sigmoid)(x)",
-                 diagnose={"the modules run in reverse order": mods[0](mods[1](mods[2](mods[3](x))))})
+    assert_close(
+        seq(x),
+        twin(x),
+        "Sequential(Linear, Tanh, Linear, Sigmoid)(x)",
+        diagnose={"the modules run in reverse order": mods[0](mods[1](mods[2](mods[3](x))))},
+    )
     assert_close(Sequential()(x), x, "an empty Sequential() (must return its input)")
 
 
@@ -285,11 +352,18 @@ class _TorchResidualBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
         self.left = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
         )
         project = stride != 1 or c_in != c_out
-        self.right = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False), nn.BatchNorm2d(c_out)) if project else nn.Sequential()
+        self.right = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, 0, bias=False), nn.BatchNorm2d(c_out))
+            if project
+            else nn.Sequential()
+        )
 
     def forward(self, x: t.Tensor) -> t.Tensor:
         return F.relu(self.left(x) + self.right(x))
@@ -298,9 +372,13 @@ class _TorchResidualBlock(nn.Module):
 class _TorchResNet(nn.Module):
     def __init__(self, channels: tuple[int, ...], n_classes: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
+        )
         ins = (channels[0], *channels[:-1])
-        self.blocks = nn.Sequential(*(_TorchResidualBlock(a, b, 1 if i == 0 else 2) for i, (a, b) in enumerate(zip(ins, channels))))
+        self.blocks = nn.Sequential(
+            *(_TorchResidualBlock(a, b, 1 if i == 0 else 2) for i, (a, b) in enumerate(zip(ins, channels)))
+        )
         self.head = nn.Linear(channels[-1], n_classes)
 
     def forward(self, x: t.Tensor) -> t.Tensor:
@@ -313,7 +391,11 @@ def _randomise(module: nn.Module, seed: int) -> None:
     state = module.state_dict()
     for key, value in state.items():
         if value.is_floating_point():
-            noise = t.rand(value.shape, generator=gen) + 0.5 if key.endswith("running_var") else t.randn(value.shape, generator=gen) * 0.3
+            noise = (
+                t.rand(value.shape, generator=gen) + 0.5
+                if key.endswith("running_var")
+                else t.randn(value.shape, generator=gen) * 0.3
+            )
             state[key] = value + noise if not key.endswith("running_var") else noise
     module.load_state_dict(state)
 
@@ -372,14 +454,24 @@ def test_train_epoch(train_epoch) -> None:
     model, reference = _toy_model(), _toy_model()
     loss = _one_epoch(train_epoch, model)[0]
     expected = _one_epoch(ref.train_epoch, reference)[0]
-    check(isinstance(loss, float), f"train_epoch must return the mean loss as a Python float (loss.item()), got {type(loss).__name__}.")
+    check(
+        isinstance(loss, float),
+        f"train_epoch must return the mean loss as a Python float (loss.item()), got {type(loss).__name__}.",
+    )
     bn, ref_bn = model[2], reference[2]
-    check(not t.equal(bn.running_mean, t.zeros(8)), "BatchNorm's running_mean never changed: call model.train() at the "
-          "start of the epoch (the model may still be in eval mode from the last evaluation).")
+    check(
+        not t.equal(bn.running_mean, t.zeros(8)),
+        "BatchNorm's running_mean never changed: call model.train() at the "
+        "start of the epoch (the model may still be in eval mode from the last evaluation).",
+    )
     leaky = _no_zero_grad_params()
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
-        assert_close(p, q, f"parameter {name} after one epoch (batch size 8, SGD with momentum)",
-                     diagnose={"you never zero the gradients, so they accumulate across batches": leaky[name]})
+        assert_close(
+            p,
+            q,
+            f"parameter {name} after one epoch (batch size 8, SGD with momentum)",
+            diagnose={"you never zero the gradients, so they accumulate across batches": leaky[name]},
+        )
     assert_close(bn.running_mean, ref_bn.running_mean, "BatchNorm running_mean after the epoch")
     assert_close(t.tensor(loss), t.tensor(expected), "the returned loss (the mean of the batch losses)")
 
@@ -419,15 +511,24 @@ def test_evaluate(evaluate) -> None:
     grad_modes: list[bool] = []
     model.register_forward_hook(lambda *_: grad_modes.append(t.is_grad_enabled()))
     acc = evaluate(model, x, y, batch_size=16)
-    assert_unchanged(before, model[2].running_mean, "BatchNorm's running_mean during evaluate (call model.eval() first, "
-                     "or evaluation updates the statistics and uses batch statistics)")
-    check(bool(grad_modes) and not any(grad_modes), "evaluate recorded gradients: wrap the forward passes in "
-          "`with t.inference_mode():` (or t.no_grad()).")
+    assert_unchanged(
+        before,
+        model[2].running_mean,
+        "BatchNorm's running_mean during evaluate (call model.eval() first, "
+        "or evaluation updates the statistics and uses batch statistics)",
+    )
+    check(
+        bool(grad_modes) and not any(grad_modes),
+        "evaluate recorded gradients: wrap the forward passes in `with t.inference_mode():` (or t.no_grad()).",
+    )
     reference, _, _ = _eval_setup()
     expected = ref.evaluate(reference, x, y, batch_size=16)
     check(isinstance(acc, float), f"evaluate must return a Python float, got {type(acc).__name__}.")
-    check(abs(acc - expected) < 1e-9, f"evaluate returned {acc}, expected accuracy {expected} (the fraction correct"
-          f"{', not the count' if acc > 1 else ''}).")
+    check(
+        abs(acc - expected) < 1e-9,
+        f"evaluate returned {acc}, expected accuracy {expected} (the fraction correct"
+        f"{', not the count' if acc > 1 else ''}).",
+    )
 
 
 def _trained_pair() -> tuple[nn.Module, t.optim.Optimizer]:
@@ -451,17 +552,26 @@ def test_save_checkpoint(save_checkpoint) -> None:
         try:
             state = t.load(path, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any failure here is the learner's to fix
-            fail(f"t.load(path, weights_only=True) failed ({type(exc).__name__}): save state dicts, "
-                 "numbers and strings, not module or optimiser objects.")
-        check(isinstance(state, dict) and {"model", "optimizer", "epoch"} <= set(state),
-              f"the checkpoint must be a dict with keys 'model', 'optimizer' and 'epoch'; got "
-              f"{sorted(state) if isinstance(state, dict) else type(state).__name__}.")
-        check(set(state["model"]) == set(model.state_dict()), "checkpoint['model'] lacks some of model.state_dict()'s "
-              f"keys ({sorted(set(model.state_dict()) - set(state['model']))}): buffers such as BatchNorm's running "
-              "statistics must be saved too. Use model.state_dict().")
-        check(isinstance(state["optimizer"], dict) and bool(state["optimizer"].get("state")),
-              "checkpoint['optimizer'] does not hold the optimiser's state (Adam's moment estimates): save "
-              "optimizer.state_dict(), or resuming restarts Adam from zero.")
+            fail(
+                f"t.load(path, weights_only=True) failed ({type(exc).__name__}): save state dicts, "
+                "numbers and strings, not module or optimiser objects."
+            )
+        check(
+            isinstance(state, dict) and {"model", "optimizer", "epoch"} <= set(state),
+            f"the checkpoint must be a dict with keys 'model', 'optimizer' and 'epoch'; got "
+            f"{sorted(state) if isinstance(state, dict) else type(state).__name__}.",
+        )
+        check(
+            set(state["model"]) == set(model.state_dict()),
+            "checkpoint['model'] lacks some of model.state_dict()'s "
+            f"keys ({sorted(set(model.state_dict()) - set(state['model']))}): buffers such as BatchNorm's running "
+            "statistics must be saved too. Use model.state_dict().",
+        )
+        check(
+            isinstance(state["optimizer"], dict) and bool(state["optimizer"].get("state")),
+            "checkpoint['optimizer'] does not hold the optimiser's state (Adam's moment estimates): save "
+            "optimizer.state_dict(), or resuming restarts Adam from zero.",
+        )
         check(state["epoch"] == 7, f"checkpoint['epoch'] is {state['epoch']!r}, expected the epoch passed in (7).")
         # Resume: one more step from the checkpoint must equal one more step of the original.
         fresh = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
@@ -473,5 +583,10 @@ def test_save_checkpoint(save_checkpoint) -> None:
         m(batch).pow(2).mean().backward()
         o.step()
     for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
-        assert_close(q, p, f"parameter {name} after resuming from the checkpoint and taking one Adam step "
-                     "(differs when the optimiser's state, Adam's moment estimates, was not saved)", atol=1e-6)
+        assert_close(
+            q,
+            p,
+            f"parameter {name} after resuming from the checkpoint and taking one Adam step "
+            "(differs when the optimiser's state, Adam's moment estimates, was not saved)",
+            atol=1e-6,
+        )

@@ -186,4 +186,7 @@ def schedule_tensors(loss_fn, optimizer, schedule, steps):
 @mutant("grid", "varies the first axis fastest")
 def grid_reversed(**axes):
     keys = list(axes)[::-1]
-    return [dict(sorted(zip(keys, values), key=lambda kv: list(axes).index(kv[0]))) for values in itertools.product(*(axes[k] for k in keys))]
+    return [
+        dict(sorted(zip(keys, values), key=lambda kv: list(axes).index(kv[0])))
+        for values in itertools.product(*(axes[k] for k in keys))
+    ]

@@ -24,7 +24,10 @@ def _problem() -> tuple[list[nn.Parameter], Callable[[list[nn.Parameter]], t.Ten
     gen = t.Generator().manual_seed(0)
     a = t.randn(6, 12, generator=gen, dtype=t.float64)
     b = t.randn(6, generator=gen, dtype=t.float64)
-    params = [nn.Parameter(t.randn(3, 4, generator=gen, dtype=t.float64)), nn.Parameter(t.randn(5, generator=gen, dtype=t.float64))]
+    params = [
+        nn.Parameter(t.randn(3, 4, generator=gen, dtype=t.float64)),
+        nn.Parameter(t.randn(5, generator=gen, dtype=t.float64)),
+    ]
 
     def loss(ps: list[nn.Parameter]) -> t.Tensor:
         w, v = ps
@@ -44,13 +47,17 @@ def _compare(make_mine: Callable, make_torch: Callable, what: str) -> None:
             loss(ps).backward()
             opt.step()
         if step == 1:
-            check(not all(t.equal(p.detach(), s) for p, s in zip(mine_params, start)),
-                  f"{what}: the parameters did not change after one step. Update them in place under no_grad "
-                  "(`p -= lr * g` or `p.add_(...)`); `p = p - lr * g` only rebinds a local name.")
+            check(
+                not all(t.equal(p.detach(), s) for p, s in zip(mine_params, start)),
+                f"{what}: the parameters did not change after one step. Update them in place under no_grad "
+                "(`p -= lr * g` or `p.add_(...)`); `p = p - lr * g` only rebinds a local name.",
+            )
         gap = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(mine_params, torch_params))
         if gap > TOLERANCE:
-            fail(f"{what}: after step {step} of {STEPS} your parameters differ from torch.optim's by up to {gap:.3g} "
-                 f"(tolerance {TOLERANCE}). {'The first step already differs: check the update rule and its first-step special cases.' if step == 1 else 'The first steps agree, so look at what changes over time: running averages, step counts, bias corrections.'}")
+            fail(
+                f"{what}: after step {step} of {STEPS} your parameters differ from torch.optim's by up to {gap:.3g} "
+                f"(tolerance {TOLERANCE}). {'The first step already differs: check the update rule and its first-step special cases.' if step == 1 else 'The first steps agree, so look at what changes over time: running averages, step counts, bias corrections.'}"
+            )
 
 
 @learner_test
@@ -105,9 +112,12 @@ def test_step_decay(step_decay) -> None:
             expected = opt.param_groups[0]["lr"]
             got = step_decay(step, base_lr, step_size, gamma)
             check(isinstance(got, float), f"step_decay must return a float, got {type(got).__name__}.")
-            check(math.isclose(got, expected, rel_tol=1e-9), f"step_decay({step}, base_lr={base_lr}, step_size={step_size}, "
-                  f"gamma={gamma}) = {got}, expected {expected} (torch's StepLR). Steps are 0-based: the first decay "
-                  f"happens at step {step_size}.")
+            check(
+                math.isclose(got, expected, rel_tol=1e-9),
+                f"step_decay({step}, base_lr={base_lr}, step_size={step_size}, "
+                f"gamma={gamma}) = {got}, expected {expected} (torch's StepLR). Steps are 0-based: the first decay "
+                f"happens at step {step_size}.",
+            )
             opt.step()
             sched.step()
 
@@ -118,13 +128,37 @@ def test_warmup_cosine(warmup_cosine) -> None:
         what = f"warmup_cosine(step, warmup={warmup}, total={total}, max_lr={max_lr}, min_lr={min_lr})"
         values = [warmup_cosine(s, warmup, total, max_lr, min_lr) for s in range(total + 5)]
         check(values[0] > 0, f"{what} is 0 at step 0: warmup gives max_lr * (step + 1) / warmup, so no step is wasted.")
-        check(math.isclose(values[warmup - 1], max_lr), f"{what}: the last warmup step ({warmup - 1}) should reach max_lr = {max_lr}, got {values[warmup - 1]}.")
-        check(math.isclose(values[total], min_lr, abs_tol=1e-12), f"{what}: at step total = {total} the rate should be min_lr = {min_lr}, got {values[total]}.")
-        check(all(math.isclose(v, min_lr, abs_tol=1e-12) for v in values[total:]), f"{what}: after `total` the rate must stay at min_lr.")
+        check(
+            math.isclose(values[warmup - 1], max_lr),
+            f"{what}: the last warmup step ({warmup - 1}) should reach max_lr = {max_lr}, got {values[warmup - 1]}.",
+        )
+        check(
+            math.isclose(values[total], min_lr, abs_tol=1e-12),
+            f"{what}: at step total = {total} the rate should be min_lr = {min_lr}, got {values[total]}.",
+        )
+        check(
+            all(math.isclose(v, min_lr, abs_tol=1e-12) for v in values[total:]),
+            f"{what}: after `total` the rate must stay at min_lr.",
+        )
         expected = [ref.warmup_cosine(s, warmup, total, max_lr, min_lr) for s in range(total + 5)]
-        assert_close(t.tensor(values), t.tensor(expected), what + " over steps 0..total+4", atol=1e-12, rtol=1e-9,
-                     diagnose={"the cosine is missing its factor 1/2 (it should fall from max_lr to min_lr, not below)":
-                               t.tensor([v if s < warmup else min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * min((s - warmup) / (total - warmup), 1))) for s, v in enumerate(expected)])})
+        assert_close(
+            t.tensor(values),
+            t.tensor(expected),
+            what + " over steps 0..total+4",
+            atol=1e-12,
+            rtol=1e-9,
+            diagnose={
+                "the cosine is missing its factor 1/2 (it should fall from max_lr to min_lr, not below)": t.tensor(
+                    [
+                        v
+                        if s < warmup
+                        else min_lr
+                        + (max_lr - min_lr) * (1 + math.cos(math.pi * min((s - warmup) / (total - warmup), 1)))
+                        for s, v in enumerate(expected)
+                    ]
+                )
+            },
+        )
 
 
 class _Recorder(ref.Optimizer):
@@ -149,17 +183,33 @@ def test_train_with_schedule(train_with_schedule) -> None:
     opt = _Recorder([p])
     schedule = lambda s: 0.1 / (s + 1)  # noqa: E731
     losses = train_with_schedule(lambda: (p**2).sum(), opt, schedule, 5)
-    check(isinstance(losses, list) and len(losses) == 5, f"train_with_schedule(..., steps=5) must return a list of 5 losses, got {losses!r}.")
-    check(all(isinstance(v, float) for v in losses), "the losses must be Python floats (loss.item()), not tensors that keep the graph alive.")
+    check(
+        isinstance(losses, list) and len(losses) == 5,
+        f"train_with_schedule(..., steps=5) must return a list of 5 losses, got {losses!r}.",
+    )
+    check(
+        all(isinstance(v, float) for v in losses),
+        "the losses must be Python floats (loss.item()), not tensors that keep the graph alive.",
+    )
     check(len(opt.seen) == 5, f"optimizer.step() was called {len(opt.seen)} times for 5 steps.")
     rates = [lr for lr, _ in opt.seen]
-    check(all(math.isclose(r, schedule(s)) for s, r in enumerate(rates)), f"the optimiser stepped with rates {rates}, expected "
-          f"{[schedule(s) for s in range(5)]}: set optimizer.lr = schedule(step) before each step, with 0-based steps.")
+    check(
+        all(math.isclose(r, schedule(s)) for s, r in enumerate(rates)),
+        f"the optimiser stepped with rates {rates}, expected "
+        f"{[schedule(s) for s in range(5)]}: set optimizer.lr = schedule(step) before each step, with 0-based steps.",
+    )
     x = t.tensor([3.0, -2.0], dtype=t.float64)
     for s, (_, grad) in enumerate(opt.seen):
-        assert_close(grad, 2 * x, f"the gradient at step {s} (if it is too large, gradients accumulate across steps: call "
-                     "optimizer.zero_grad() every step)")
-        check(math.isclose(losses[s], float((x**2).sum())), f"loss {s} is {losses[s]}, expected {float((x**2).sum())} (the loss before that step's update).")
+        assert_close(
+            grad,
+            2 * x,
+            f"the gradient at step {s} (if it is too large, gradients accumulate across steps: call "
+            "optimizer.zero_grad() every step)",
+        )
+        check(
+            math.isclose(losses[s], float((x**2).sum())),
+            f"loss {s} is {losses[s]}, expected {float((x**2).sum())} (the loss before that step's update).",
+        )
         x = x - schedule(s) * 2 * x
 
 
@@ -167,9 +217,17 @@ def test_train_with_schedule(train_with_schedule) -> None:
 def test_grid(grid) -> None:
     out = grid(lr=[1, 2, 3], wd=[0, 1])
     expected = [{"lr": lr, "wd": wd} for lr, wd in itertools.product([1, 2, 3], [0, 1])]
-    check(isinstance(out, list) and all(isinstance(d, dict) for d in out), f"grid must return a list of dicts, got {out!r}.")
+    check(
+        isinstance(out, list) and all(isinstance(d, dict) for d in out),
+        f"grid must return a list of dicts, got {out!r}.",
+    )
     check(len(out) == 6, f"grid(lr=[1, 2, 3], wd=[0, 1]) has {len(out)} points, expected 3 x 2 = 6.")
-    check(out == expected, f"grid(lr=[1, 2, 3], wd=[0, 1]) = {out}, expected {expected}: the first axis varies slowest.")
+    check(
+        out == expected, f"grid(lr=[1, 2, 3], wd=[0, 1]) = {out}, expected {expected}: the first axis varies slowest."
+    )
     check(grid(a=[1]) == [{"a": 1}], "grid(a=[1]) must be [{'a': 1}].")
     three = grid(a=[1, 2], b=["x"], c=[True, False])
-    check(three == [dict(zip("abc", v)) for v in itertools.product([1, 2], ["x"], [True, False])], f"grid with three axes gave {three}.")
+    check(
+        three == [dict(zip("abc", v)) for v in itertools.product([1, 2], ["x"], [True, False])],
+        f"grid with three axes gave {three}.",
+    )

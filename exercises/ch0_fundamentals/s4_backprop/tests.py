@@ -47,7 +47,9 @@ def test_unbroadcast(unbroadcast) -> None:
     prop()
     grad = _randn(0, 2, 4, 3)
     out = unbroadcast(grad, (1, 1, 3))
-    assert_shape(out, (1, 1, 3), "unbroadcast(grad (2, 4, 3), shape (1, 1, 3)) (no axis was added, but two were stretched)")
+    assert_shape(
+        out, (1, 1, 3), "unbroadcast(grad (2, 4, 3), shape (1, 1, 3)) (no axis was added, but two were stretched)"
+    )
     assert_close(out, grad.sum((0, 1), keepdim=True), "unbroadcast(grad (2, 4, 3), shape (1, 1, 3))")
 
 
@@ -82,7 +84,12 @@ def test_mul_backward(mul_backward) -> None:
         what = f"mul_backward for a {sa} * b {sb}"
         assert_shape(out[0], sa, f"{what}: dL/da (unbroadcast it to a's shape)")
         assert_shape(out[1], sb, f"{what}: dL/db (unbroadcast it to b's shape)")
-        assert_close(out[0], ga, f"{what}: dL/da", diagnose={"dL/da is grad * a; it should be grad * b": ref.unbroadcast(grad * a, sa)})
+        assert_close(
+            out[0],
+            ga,
+            f"{what}: dL/da",
+            diagnose={"dL/da is grad * a; it should be grad * b": ref.unbroadcast(grad * a, sa)},
+        )
         assert_close(out[1], gb, f"{what}: dL/db")
 
     prop()
@@ -119,10 +126,18 @@ def test_sum_backward(sum_backward) -> None:
         else:
             dim = tuple(data.draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True)))
         x = _randn(seed, *shape)
-        y = x.sum() if dim is None and not keepdim else x.sum(dim=dim if dim is not None else tuple(range(nd)), keepdim=keepdim)
+        y = (
+            x.sum()
+            if dim is None and not keepdim
+            else x.sum(dim=dim if dim is not None else tuple(range(nd)), keepdim=keepdim)
+        )
         grad = _randn(seed + 1, *y.shape)
         (expected,) = _torch_grads(
-            lambda v: v.sum() if dim is None and not keepdim else v.sum(dim=dim if dim is not None else tuple(range(nd)), keepdim=keepdim),
+            lambda v: (
+                v.sum()
+                if dim is None and not keepdim
+                else v.sum(dim=dim if dim is not None else tuple(range(nd)), keepdim=keepdim)
+            ),
             x,
             grad=grad,
         )
@@ -130,7 +145,12 @@ def test_sum_backward(sum_backward) -> None:
         out = sum_backward(grad, shape, dim, keepdim)
         assert_shape(out, shape, what)
         count = x.numel() // max(y.numel(), 1)
-        assert_close(out, expected, what, diagnose={"you divided by the number of summed elements (that is mean's backward)": expected / count})
+        assert_close(
+            out,
+            expected,
+            what,
+            diagnose={"you divided by the number of summed elements (that is mean's backward)": expected / count},
+        )
 
     prop()
 
@@ -154,7 +174,14 @@ def test_getitem_backward(getitem_backward) -> None:
         assert_shape(out, (4, 3), label)
         overwritten = t.zeros_like(x)
         overwritten[index] = grad
-        assert_close(out, expected, label, diagnose={"repeated picks must add up: you assigned (out[index] = grad) instead of accumulating": overwritten})
+        assert_close(
+            out,
+            expected,
+            label,
+            diagnose={
+                "repeated picks must add up: you assigned (out[index] = grad) instead of accumulating": overwritten
+            },
+        )
 
 
 def _random_graph(seed: int, n_leaves: int, n_ops: int) -> tuple[ref.Tensor, list[ref.Tensor]]:
@@ -184,16 +211,25 @@ def _reachable(root: ref.Tensor) -> set[int]:
 def _check_order(order, root, what: str) -> None:
     check(isinstance(order, list), f"topological_sort must return a list, got {type(order).__name__}.")
     ids = [id(n) for n in order]
-    check(len(ids) == len(set(ids)), f"{what}: {len(ids) - len(set(ids))} nodes appear more than once. Keep a set of "
-          "visited nodes: a node used by two others must be listed once.")
-    check(set(ids) == _reachable(root), f"{what}: the order has {len(set(ids))} distinct nodes but {len(_reachable(root))} "
-          "are reachable from the root through .parents.")
+    check(
+        len(ids) == len(set(ids)),
+        f"{what}: {len(ids) - len(set(ids))} nodes appear more than once. Keep a set of "
+        "visited nodes: a node used by two others must be listed once.",
+    )
+    check(
+        set(ids) == _reachable(root),
+        f"{what}: the order has {len(set(ids))} distinct nodes but {len(_reachable(root))} "
+        "are reachable from the root through .parents.",
+    )
     check(order[-1] is root, f"{what}: the root must come last (every other node is one of its ancestors).")
     position = {i: p for p, i in enumerate(ids)}
     for node in order:
         for parent in node.parents:
-            check(position[id(parent)] < position[id(node)], f"{what}: a node comes before one of its parents. Append a "
-                  "node only after visiting all its parents (post-order DFS); reversed breadth-first order is not enough.")
+            check(
+                position[id(parent)] < position[id(node)],
+                f"{what}: a node comes before one of its parents. Append a "
+                "node only after visiting all its parents (post-order DFS); reversed breadth-first order is not enough.",
+            )
 
 
 @learner_test
@@ -234,18 +270,31 @@ def test_backward(backward) -> None:
     backward((x * x + x).sum())
     check(x.grad is not None, "after backward, the leaf x has no .grad: store the gradient of leaves that require it.")
     twice = 2 * x.data + 1
-    assert_close(x.grad, twice, "d/dx sum(x * x + x) = 2x + 1 (x is used three times)",
-                 diagnose={"gradients reaching a node along several paths must add; you kept only some of them": x.data + 1,
-                           "gradients reaching a node along several paths must add; you dropped the direct path": 2 * x.data,
-                           "gradients reaching a node along several paths must add; you kept only one of x * x's two": x.data})
+    assert_close(
+        x.grad,
+        twice,
+        "d/dx sum(x * x + x) = 2x + 1 (x is used three times)",
+        diagnose={
+            "gradients reaching a node along several paths must add; you kept only some of them": x.data + 1,
+            "gradients reaching a node along several paths must add; you dropped the direct path": 2 * x.data,
+            "gradients reaching a node along several paths must add; you kept only one of x * x's two": x.data,
+        },
+    )
     backward((x * x + x).sum())
-    assert_close(x.grad, 2 * twice, "x.grad after a second backward (leaf gradients accumulate across calls, as in torch)",
-                 diagnose={"the second backward overwrote x.grad instead of adding to it": twice})
+    assert_close(
+        x.grad,
+        2 * twice,
+        "x.grad after a second backward (leaf gradients accumulate across calls, as in torch)",
+        diagnose={"the second backward overwrote x.grad instead of adding to it": twice},
+    )
 
     const = ref.Tensor(t.tensor([3.0], dtype=t.float64))
     y = ref.Tensor(t.tensor([2.0], dtype=t.float64), requires_grad=True)
     backward((y * const).sum(), None)
-    check(const.grad is None, "a constant (requires_grad=False) received a .grad: skip nodes that do not require gradients.")
+    check(
+        const.grad is None,
+        "a constant (requires_grad=False) received a .grad: skip nodes that do not require gradients.",
+    )
     assert_close(y.grad, const.data, "d/dy sum(y * 3)")
 
     upstream = t.tensor([0.5, -1.0], dtype=t.float64)
@@ -263,7 +312,11 @@ def test_backward(backward) -> None:
         fd_x = _finite_differences(lambda v: _expression(v, wv, bv), xv)
         for name, leaf, want in zip("xwb", leaves, expected):
             check(leaf.grad is not None, f"leaf {name} of a larger expression got no gradient.")
-            assert_close(leaf.grad, want, f"d/d{name} of exp(relu(x @ w + b) * x[:, :2] + log(x)[[0, 0, 2], 1:3]).sum() / x.sum(), vs torch.autograd")
+            assert_close(
+                leaf.grad,
+                want,
+                f"d/d{name} of exp(relu(x @ w + b) * x[:, :2] + log(x)[[0, 0, 2], 1:3]).sum() / x.sum(), vs torch.autograd",
+            )
         assert_close(leaves[0].grad, fd_x, "d/dx of the same expression vs central finite differences", atol=1e-5)
 
     prop()
@@ -279,19 +332,36 @@ def test_cross_entropy(cross_entropy) -> None:
         logits = ref.Tensor(values.clone(), requires_grad=True)
         loss = cross_entropy(logits, targets)
         what = f"cross_entropy of ({n}, {c}) logits of scale {scale}"
-        check(isinstance(loss, ref.Tensor) or hasattr(loss, "parents"), f"{what} must return an engine Tensor, so "
-              "that backward can reach the logits (build it from Tensor operations).")
+        check(
+            isinstance(loss, ref.Tensor) or hasattr(loss, "parents"),
+            f"{what} must return an engine Tensor, so "
+            "that backward can reach the logits (build it from Tensor operations).",
+        )
         assert_shape(loss.data, (), f"{what} (a scalar: the mean over the batch)")
         expected = F.cross_entropy(values.double(), targets)
-        check(bool(t.isfinite(loss.data)), f"{what} is {float(loss.data)}: exp overflowed. Subtract each row's maximum "
-              "from the logits before exp (log-sum-exp does not change).")
-        assert_close(loss.data, expected, what, atol=1e-4, diagnose={
-            "you summed over the batch instead of averaging": expected * n,
-            "the logits overflowed: subtract each row's maximum before exp": t.tensor(math.nan),
-        })
+        check(
+            bool(t.isfinite(loss.data)),
+            f"{what} is {float(loss.data)}: exp overflowed. Subtract each row's maximum "
+            "from the logits before exp (log-sum-exp does not change).",
+        )
+        assert_close(
+            loss.data,
+            expected,
+            what,
+            atol=1e-4,
+            diagnose={
+                "you summed over the batch instead of averaging": expected * n,
+                "the logits overflowed: subtract each row's maximum before exp": t.tensor(math.nan),
+            },
+        )
         ref.backward(loss)
-        (want,) = _torch_grads(lambda v: F.cross_entropy(v, targets), values.double(), grad=t.tensor(1.0, dtype=t.float64))
-        check(logits.grad is not None, f"{what}: backward did not reach the logits: build the loss from engine operations only.")
+        (want,) = _torch_grads(
+            lambda v: F.cross_entropy(v, targets), values.double(), grad=t.tensor(1.0, dtype=t.float64)
+        )
+        check(
+            logits.grad is not None,
+            f"{what}: backward did not reach the logits: build the loss from engine operations only.",
+        )
         assert_close(logits.grad, want, f"d cross_entropy / d logits ({what})", atol=1e-5)
 
     prop()
@@ -304,11 +374,15 @@ def test_mlp(MLP) -> None:
     (w1, b1), (w2, b2) = model.layers
     assert_shape(w1.data, (300, 200), "MLP((300, 200, 3)).layers[0] weight (in, out)")
     assert_shape(b1.data, (200,), "MLP((300, 200, 3)).layers[0] bias")
-    check(all(p.requires_grad and not p.parents for p in model.parameters()),
-          "every parameter must be a leaf Tensor with requires_grad=True.")
+    check(
+        all(p.requires_grad and not p.parents for p in model.parameters()),
+        "every parameter must be a leaf Tensor with requires_grad=True.",
+    )
     bound = 1 / math.sqrt(300)
-    check(float(w1.data.abs().max()) <= bound * (1 + 1e-6) and float(w1.data.abs().max()) > 0.9 * bound,
-          f"the first weight should be uniform in ±1/sqrt(300) = ±{bound:.3g}; its largest |value| is {float(w1.data.abs().max()):.3g}.")
+    check(
+        float(w1.data.abs().max()) <= bound * (1 + 1e-6) and float(w1.data.abs().max()) > 0.9 * bound,
+        f"the first weight should be uniform in ±1/sqrt(300) = ±{bound:.3g}; its largest |value| is {float(w1.data.abs().max()):.3g}.",
+    )
 
     model = MLP((5, 7, 4), generator=t.Generator().manual_seed(1))
     x = _randn(3, 6, 5).float()
@@ -317,10 +391,19 @@ def test_mlp(MLP) -> None:
     assert_shape(out.data, (6, 4), "MLP((5, 7, 4)) on x (6, 5)")
     torch_params = [p.data.clone().requires_grad_() for p in (w1, b1, w2, b2)]
     expected = (x @ torch_params[0] + torch_params[1]).relu() @ torch_params[2] + torch_params[3]
-    assert_close(out.data, expected.detach(), "MLP((5, 7, 4)) logits",
-                 diagnose={"there is a ReLU after the last layer; logits must be able to be negative": expected.detach().relu()})
+    assert_close(
+        out.data,
+        expected.detach(),
+        "MLP((5, 7, 4)) logits",
+        diagnose={"there is a ReLU after the last layer; logits must be able to be negative": expected.detach().relu()},
+    )
     ref.backward((out * out).sum())
     (expected * expected).sum().backward()
     for name, p, q in zip(["w1", "b1", "w2", "b2"], model.parameters(), torch_params):
         check(p.grad is not None, f"parameter {name} got no gradient: use engine operations (@, +, relu) in __call__.")
-        assert_close(p.grad, q.grad, f"gradient of {name} through your MLP (and your backward functions) vs torch.autograd", atol=1e-4)
+        assert_close(
+            p.grad,
+            q.grad,
+            f"gradient of {name} through your MLP (and your backward functions) vs torch.autograd",
+            atol=1e-4,
+        )
