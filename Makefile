@@ -40,10 +40,11 @@ test-integration: install  ## Only the slow, docker and browser tests
 	scripts/system-deps.sh
 	$(VENV)/bin/pytest -m "slow or docker or browser or gpu"
 
-lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages
+lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages, hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(ARENA) images lint
 
 bench: install  ## Run the default configs and print the figures the issues ask for
 	$(PY) scripts/bench.py
