@@ -176,6 +176,7 @@ def _wait(procs: list[Any], folder: str, timeout_s: float) -> None:
             break
         time.sleep(_POLL_S)
     hung = [r for r, p in enumerate(procs) if p.is_alive()]
+    stopped_at = time.time_ns()  # ranks we kill now may report "connection closed": not a cause
     for p in procs:
         if p.is_alive():
             p.kill()
@@ -184,7 +185,10 @@ def _wait(procs: list[Any], folder: str, timeout_s: float) -> None:
     # A rank that died without a report (a signal: killed, out of memory) is the cause of the
     # others' errors; otherwise the first rank to report holds it, as the rest often fail only
     # because it went away.
-    errors = sorted(Path(folder).glob("rank*.err"), key=lambda p: p.stat().st_mtime_ns)
+    errors = sorted(
+        (e for e in Path(folder).glob("rank*.err") if e.stat().st_mtime_ns <= stopped_at),
+        key=lambda e: e.stat().st_mtime_ns,
+    )
     reported = {int(e.stem.removeprefix("rank")) for e in errors}
     for r, code in enumerate(exitcodes):
         if r not in hung and r not in reported and code != 0:

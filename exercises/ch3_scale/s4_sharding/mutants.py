@@ -69,6 +69,12 @@ def tp_relu_misplaced(fc1: nn.Linear, fc2: nn.Linear, x: Tensor) -> Tensor:
     return F.relu(ref.row_parallel(fc2, ref.column_parallel(fc1, x, rank, world)))
 
 
+@mutant("tp_param_count", "splits the output bias across ranks too")
+def tp_bias_split(d_in: int, d_hidden: int, d_out: int, rank: int, world_size: int) -> int:
+    own_bias = len(torch.arange(d_out).tensor_split(world_size)[rank])
+    return ref.tp_param_count(d_in, d_hidden, d_out, rank, world_size) - d_out + own_bias
+
+
 @mutant("gpipe_schedule", "stage s starts at time s + 1 (off by one)")
 def gpipe_off_by_one(stages: int, microbatches: int) -> list[list[int | None]]:
     return [

@@ -73,6 +73,13 @@ def tensor_parallel_mlp(fc1: nn.Linear, fc2: nn.Linear, x: Tensor) -> Tensor:
     return row_parallel(fc2, F.relu(column_parallel(fc1, x, rank, world)))
 
 
+# Exercise 3.4.8: Parameters one rank holds in the tensor-parallel block
+def tp_param_count(d_in: int, d_hidden: int, d_out: int, rank: int, world_size: int) -> int:
+    """Parameters of the MLP block (fc1: d_in -> d_hidden, fc2: d_hidden -> d_out) on one rank."""
+    hidden = len(torch.arange(d_hidden).tensor_split(world_size)[rank])
+    return hidden * d_in + hidden + d_out * hidden + d_out
+
+
 # Exercise 3.4.6: The GPipe forward schedule
 def gpipe_schedule(stages: int, microbatches: int) -> list[list[int | None]]:
     """grid[t][s] = the micro-batch stage s runs at time t (forward pass), None when idle."""

@@ -177,6 +177,35 @@ def test_tensor_parallel_mlp(tensor_parallel_mlp) -> None:
 
 
 @learner_test
+def test_tp_param_count(tp_param_count) -> None:
+    @LEARNER_SETTINGS
+    @given(st.integers(1, 9), st.integers(1, 17), st.integers(1, 9), st.integers(1, 4), st.data())
+    def prop(d_in: int, d_hidden: int, d_out: int, world: int, data: st.DataObject) -> None:
+        rank = data.draw(st.integers(0, world - 1))
+        fc1, fc2 = nn.Linear(d_in, d_hidden), nn.Linear(d_hidden, d_out)
+        held = [
+            fc1.weight.tensor_split(world, dim=0)[rank],
+            fc1.bias.tensor_split(world)[rank],
+            fc2.weight.tensor_split(world, dim=1)[rank],
+            fc2.bias,  # replicated: added once, after the all-reduce
+        ]
+        want = sum(t.numel() for t in held)
+        got = tp_param_count(d_in, d_hidden, d_out, rank, world)
+        if world > 1 and got == want - d_out + len(torch.arange(d_out).tensor_split(world)[rank]):
+            fail(
+                f"tp_param_count({d_in}, {d_hidden}, {d_out}, rank={rank}, world={world}) = {got}: the output bias is not "
+                "split; every rank keeps all of it, since it is added after the all-reduce."
+            )
+        check(
+            got == want,
+            f"tp_param_count({d_in}, {d_hidden}, {d_out}, rank={rank}, world={world}) = {got}; the rank's "
+            f"slices hold {want} parameters",
+        )
+
+    prop()
+
+
+@learner_test
 def test_gpipe_schedule(gpipe_schedule) -> None:
     @LEARNER_SETTINGS
     @given(st.integers(1, 6), st.integers(1, 8))
