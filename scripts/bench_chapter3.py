@@ -47,10 +47,12 @@ def bench_all_reduce(numel: int, repeats: int) -> None:
 
 def bench_data_parallel(steps: int) -> None:
     cfg = MLPConfig(d_in=256, d_hidden=1024, d_out=256, n_layers=4)
-    cap = 25 * 2**20 // 4  # DDP's default 25 MB buckets, in float32 elements
+    # 1 MB buckets for both. With DDP's default 25 MB, this 10 MB model would be one bucket for
+    # ours (no overlap) while DDP quietly makes its first bucket 1 MB and overlaps it.
+    cap = 2**18
     params = sum(p.numel() for p in MLP(cfg).parameters())
     print(
-        f"\n--- data-parallel training step, MLP of {params / 1e6:.1f} M parameters, batch 32 per rank, {steps} steps ---"
+        f"\n--- data-parallel training step, MLP of {params / 1e6:.1f} M parameters, batch 32 per rank, 1 MB buckets, {steps} steps ---"
     )
     for world in (2,):
         ours = training_step_seconds(
