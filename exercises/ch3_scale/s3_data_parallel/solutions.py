@@ -69,7 +69,7 @@ def bucketed_average(model: nn.Module, cap: int) -> None:
     params = list(model.parameters())
     for bucket in make_buckets([p.numel() for p in params], cap):
         grads = [params[i].grad for i in bucket]
-        flat = torch.cat([g.flatten() for g in grads]) / dist.get_world_size()
+        flat = torch.cat([g.flatten() for g in grads]).div_(dist.get_world_size())
         dist.all_reduce(flat)
         for g, piece in zip(grads, flat.split([g.numel() for g in grads])):
             g.copy_(piece.view_as(g))
@@ -98,7 +98,7 @@ class OverlappingDataParallel:
         self.ready[b] += 1
         if self.ready[b] == len(self.buckets[b]):
             grads = [self.params[i].grad for i in self.buckets[b]]
-            flat = torch.cat([g.flatten() for g in grads]) / dist.get_world_size()
+            flat = torch.cat([g.flatten() for g in grads]).div_(dist.get_world_size())
             self.pending.append((dist.all_reduce(flat, async_op=True), flat, self.buckets[b]))
 
     def finish(self) -> None:
