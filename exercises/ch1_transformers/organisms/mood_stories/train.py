@@ -1,6 +1,6 @@
 """Train the mood-stories organism: a 2-layer transformer that learns to end templated stories.
 
-    python -m exercises.ch1_transformers.organisms.mood_stories.train          # ~1 minute on 2 CPU cores
+    python -m exercises.ch1_transformers.organisms.mood_stories.train          # ~3 minutes on 2 shared CPU cores
     python -m exercises.ch1_transformers.organisms.mood_stories.train --check  # retrain, compare, write nothing
 
 Writes config.json, weights.pt, weights.sha256 and metrics.json next to this file (organisms.save). Sections 1.4
@@ -37,7 +37,7 @@ class TrainConfig:
 
 
 def model_kwargs() -> dict[str, Any]:
-    """Small enough to train in a minute, deep enough (2 layers) to move the event to "felt"."""
+    """Small enough to train in minutes on a CPU, deep enough (2 layers) to move the event to "felt"."""
     return dict(
         n_layers=2,
         d_model=64,
