@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import linecache
 import re
+import sys
 import traceback
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,9 +112,18 @@ def learner_frames(exc: BaseException, filenames: set[str]) -> str:
     return "\n".join([*lines, summary]) if lines else summary
 
 
+def fresh_module(name: str, file: str) -> dict[str, Any]:
+    """A namespace backed by a real module registered in sys.modules: `@dataclass`, pickling
+    and `typing.get_type_hints` look a class's module up there and fail without it."""
+    module = types.ModuleType(name)
+    module.__file__ = file
+    sys.modules[name] = module
+    return module.__dict__
+
+
 def load_namespace(path: Path) -> dict[str, Any]:
     """Execute the definitions in the learner's file and return the resulting namespace."""
-    namespace: dict[str, Any] = {"__name__": "arena_learner", "__file__": str(path)}
+    namespace = fresh_module("arena_learner", str(path))
     cells = read_cells(path)
     filenames = {c.filename for c in cells}
     for cell in cells:

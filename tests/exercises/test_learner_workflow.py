@@ -166,3 +166,15 @@ def test_export_requires_a_handle(tmp_path: Path) -> None:
     result = runner.invoke(app, ["progress", "export", "--out", str(tmp_path / "x.json"), "--handle", "  "])
     assert result.exit_code == 2
     assert not (tmp_path / "x.json").exists()
+
+
+def test_dataclasses_and_future_annotations_load(tmp_path: Path) -> None:
+    """`@dataclass` looks its module up in sys.modules; a learner's file must provide one."""
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "from __future__ import annotations\nfrom dataclasses import dataclass\nimport torch as t\n\n"
+        "@dataclass\nclass Config:\n    scale: int = 1\n\n"
+        "def batched_trace(x):\n    return t.einsum('bii->b', x) * Config().scale\n"
+    )
+    result = runner.invoke(app, ["check", "0.1", "--file", str(path), "--exercise", "0.1.4"])
+    assert result.exit_code == 0, result.output

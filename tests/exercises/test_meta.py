@@ -16,6 +16,7 @@ from nbclient import NotebookClient
 
 from exercises.framework import generate, mutants
 from exercises.framework.checker import Outcome, run_test
+from exercises.framework.loader import fresh_module
 from exercises.framework.registry import get_section, section_ids
 from exercises.framework.source import EXERCISE, MODULE, Section, SourceError
 
@@ -38,7 +39,7 @@ def _exercise_params() -> list:
 
 def _stub_namespace(section: Section) -> dict:
     """Execute the learner notebook's module and exercise cells: the blank stubs."""
-    namespace: dict = {"__name__": "arena_stub"}
+    namespace = fresh_module(f"arena_stub_{section.id.replace('.', '_')}", f"<stub {section.id}>")
     nb = generate.learner_notebook(section)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
