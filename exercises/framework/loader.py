@@ -143,7 +143,7 @@ def load_namespace(path: Path) -> dict[str, Any]:
             # Let tracebacks show the learner's code for notebook cells too.
             linecache.cache[cell.filename] = (len(source), None, source.splitlines(True), cell.filename)
         try:
-            exec(compile(tree, cell.filename, "exec"), namespace)
+            exec(compile(tree, cell.filename, "exec", dont_inherit=True), namespace)
         except Exception as exc:
             raise LoadError(f"error while loading {path}:\n{learner_frames(exc, filenames)}") from None
     namespace["__learner_files__"] = filenames

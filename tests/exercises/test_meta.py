@@ -44,7 +44,7 @@ def _stub_namespace(section: Section) -> dict:
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code" and (EXERCISE in tags or MODULE in tags):
-            exec(compile(cell.source, f"<stub {section.id}>", "exec"), namespace)
+            exec(compile(cell.source, f"<stub {section.id}>", "exec", dont_inherit=True), namespace)
     return namespace
 
 
