@@ -125,10 +125,10 @@ def _body(section: Section, *, solutions: bool) -> Iterator[NotebookNode]:
     for index, cell in enumerate(section.notebook.cells):
         cell_tags = tags(cell)
         key = f"{index}"
+        if SOLUTION_ONLY in cell_tags and not solutions:
+            continue  # write-ups and instructor notes, prose or code, never reach learners
         if cell.cell_type == "markdown":
             yield new_markdown_cell(cell.source, id=_cell_id(section, key))
-            continue
-        if SOLUTION_ONLY in cell_tags and not solutions:
             continue
         if index in exercises:
             ex = exercises[index]
