@@ -31,14 +31,14 @@ serve: book  ## Serve the built book on 127.0.0.1
 
 test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -p no:cacheprovider --durations=25
+	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=25
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
-	$(VENV)/bin/pytest -m "not slow and not docker and not browser and not gpu"
+	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"
 
 test-integration: install  ## Only the slow, docker and browser tests
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -m "slow or docker or browser or gpu"
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "slow or docker or browser or gpu"
 
 lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages, hadolint
 	$(VENV)/bin/ruff check .
