@@ -27,18 +27,18 @@ book: install  ## Build the book, executing every page (CONFIG=smoke|default|ful
 	$(ARENA) book build --config $(CONFIG)
 
 serve: book  ## Serve the built book on 127.0.0.1
-	$(ARENA) book serve
+	$(ARENA) book serve --config $(CONFIG)
 
 test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=25
+	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=25
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"
 
 test-integration: install  ## Only the slow, docker and browser tests
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "slow or docker or browser or gpu"
+	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -n 2 --dist loadgroup -m "slow or docker or browser or gpu"
 
 lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages, hadolint
 	$(VENV)/bin/ruff check .
