@@ -40,7 +40,7 @@ class GenConfig(NamedTuple):
 
     latent: int = 2
     hidden: int = 128
-    steps: int = pick(smoke=100, default=3000, full=20000)
+    steps: int = pick(smoke=100, default=2000, full=20000)
     batch_size: int = 128
     lr: float = 2e-3
     seed: int = 0
