@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 # Areas whose tests share one expensive session fixture (a built book, a Docker engine): under
 # `pytest -n 2 --dist loadgroup` each area stays on one worker instead of building it twice.
 SHARED_FIXTURE_AREAS = ("book", "images")

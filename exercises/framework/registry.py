@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from arena.paths import EXERCISES_DIR
 from exercises.framework.source import SOURCE_NAME, Section, SourceError, read_section
 
+
 class UnknownSection(LookupError):
     pass
 
