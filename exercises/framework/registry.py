@@ -105,6 +105,10 @@ def get_chapter(number: int) -> Chapter:
     path = paths[number]
     try:
         return Chapter.model_validate(yaml.safe_load(path.read_text()))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise SourceError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise SourceError(f"{path}: {problems}") from exc

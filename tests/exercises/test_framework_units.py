@@ -105,3 +105,13 @@ def test_unknown_run_size_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
         config.pick(smoke=1, default=2, full=3)
     monkeypatch.setenv("ARENA_CONFIG", "smoke")
     assert config.pick(smoke=1, default=2, full=3) == 1
+
+
+def test_malformed_chapter_yaml_names_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exercises.framework import registry
+
+    bad = tmp_path / "chapter.yaml"
+    bad.write_text("number: 9\ntitle: x\nsummary: a: b\n")
+    monkeypatch.setattr(registry, "chapter_paths", lambda: {9: bad})
+    with pytest.raises(SourceError, match=rf"{bad}:3: not valid YAML"):
+        registry.get_chapter(9)
