@@ -8,6 +8,10 @@ CONFIG ?= smoke
 PY := $(VENV)/bin/python
 ARENA := $(VENV)/bin/arena
 # The install is redone only when the pins or the project metadata change.
+# Tests sharing one expensive session fixture (a built book, a Docker engine) run in one process
+# after the rest, which runs on both cores (playwright also refuses an event loop a notebook test
+# left behind in a worker).
+SERIAL_AREAS := tests/book tests/images tests/study_group/test_measure_cohort.py
 STAMP := $(VENV)/.installed
 
 .PHONY: help install book serve test test-fast test-integration lint bench pins lock generate clean
@@ -31,14 +35,16 @@ serve: book  ## Serve the built book on 127.0.0.1
 
 test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
 	scripts/system-deps.sh
-	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup --durations=25
+	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=25 $(SERIAL_AREAS:%=--ignore=%)
+	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(SERIAL_AREAS)
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"
 
 test-integration: install  ## Only the slow, docker and browser tests
 	scripts/system-deps.sh
-	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -n 2 --dist loadgroup -m "slow or docker or browser or gpu"
+	$(VENV)/bin/pytest -n 2 -m "slow or docker or browser or gpu" $(SERIAL_AREAS:%=--ignore=%)
+	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -m "slow or docker or browser or gpu" $(SERIAL_AREAS)
 
 lint: install  ## ruff check, ruff format --check, mypy on the non-exercise packages, hadolint
 	$(VENV)/bin/ruff check .

@@ -8,18 +8,6 @@ from pathlib import Path
 
 import pytest
 
-# Areas whose tests share one expensive session fixture (a built book, a Docker engine): under
-# `pytest -n 2 --dist loadgroup` each area stays on one worker instead of building it twice.
-SHARED_FIXTURE_AREAS = ("book", "images")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        area = item.path.parent.name
-        if area in SHARED_FIXTURE_AREAS:
-            item.add_marker(pytest.mark.xdist_group(area))
-
-
 @pytest.fixture(autouse=True)
 def isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads or writes the real ~/.arena or workspace/."""

@@ -6,9 +6,12 @@ and never re-runs a ten-minute cell. Errors point at the learner's own file and 
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
+import functools
 import linecache
+import operator
 import re
 import sys
 import traceback
@@ -24,6 +27,10 @@ from exercises.framework.source import EXERCISE, MODULE
 SETUP_TAG = "setup"
 _PY_CELL = re.compile(r"^# %%(?P<rest>.*)$")
 _PY_TAGS = re.compile(r"tags=(\[[^\]]*\])")
+# Jupyter keeps a cell's __future__ imports for the cells after it; so does the loader.
+FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -124,6 +131,7 @@ def fresh_module(name: str, file: str) -> dict[str, Any]:
 def load_namespace(path: Path) -> dict[str, Any]:
     """Execute the definitions in the learner's file and return the resulting namespace."""
     namespace = fresh_module("arena_learner", str(path))
+    future_flags = 0  # like Jupyter: a cell's `from __future__ import ...` holds for later cells
     cells = read_cells(path)
     filenames = {c.filename for c in cells}
     for cell in cells:
@@ -143,7 +151,9 @@ def load_namespace(path: Path) -> dict[str, Any]:
             # Let tracebacks show the learner's code for notebook cells too.
             linecache.cache[cell.filename] = (len(source), None, source.splitlines(True), cell.filename)
         try:
-            exec(compile(tree, cell.filename, "exec", dont_inherit=True), namespace)
+            code = compile(tree, cell.filename, "exec", flags=future_flags, dont_inherit=True)
+            future_flags |= code.co_flags & FUTURE_FLAGS
+            exec(code, namespace)
         except Exception as exc:
             raise LoadError(f"error while loading {path}:\n{learner_frames(exc, filenames)}") from None
     namespace["__learner_files__"] = filenames

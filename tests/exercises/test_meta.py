@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 
 from exercises.framework import generate, mutants
 from exercises.framework.checker import Outcome, run_test
-from exercises.framework.loader import fresh_module
+from exercises.framework.loader import FUTURE_FLAGS, fresh_module
 from exercises.framework.registry import get_section, section_ids
 from exercises.framework.source import EXERCISE, MODULE, Section, SourceError
 
@@ -41,10 +41,13 @@ def _stub_namespace(section: Section) -> dict:
     """Execute the learner notebook's module and exercise cells: the blank stubs."""
     namespace = fresh_module(f"arena_stub_{section.id.replace('.', '_')}", f"<stub {section.id}>")
     nb = generate.learner_notebook(section)
+    future_flags = 0
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code" and (EXERCISE in tags or MODULE in tags):
-            exec(compile(cell.source, f"<stub {section.id}>", "exec", dont_inherit=True), namespace)
+            code = compile(cell.source, f"<stub {section.id}>", "exec", flags=future_flags, dont_inherit=True)
+            future_flags |= code.co_flags & FUTURE_FLAGS
+            exec(code, namespace)
     return namespace
 
 
