@@ -9,9 +9,9 @@ PY := $(VENV)/bin/python
 ARENA := $(VENV)/bin/arena
 # The install is redone only when the pins or the project metadata change.
 # Tests sharing one expensive session fixture (a built book, a Docker engine) run in one process
-# after the rest, which runs on both cores (playwright also refuses an event loop a notebook test
-# left behind in a worker).
-SERIAL_AREAS := tests/book tests/images tests/study_group/test_measure_cohort.py
+# after the rest, which runs on both cores. The report's browser check comes first: playwright's
+# sync API refuses to start while the book tests' session-wide browser is open.
+SERIAL_AREAS := tests/study_group/test_measure_cohort.py tests/book tests/images
 STAMP := $(VENV)/.installed
 
 .PHONY: help install book serve test test-fast test-integration lint bench pins lock generate clean
