@@ -95,26 +95,27 @@ def rays_arange(num_y, num_z, y_limit, z_limit):
     return rays
 
 
-@mutant("intersect_rays_triangles", "allows u + v up to 2 (tests u <= 1 and v <= 1 separately)")
-def intersect_square(rays, triangles):
+def _solve(rays, triangles):
+    """The reference's batched solve, so each mutant below differs only in its hit test."""
     O, D = rays[:, None, 0], rays[:, None, 1]
     A, B, C = (triangles[None, :, i] for i in range(3))
     mat = t.stack(t.broadcast_tensors(-D, B - A, C - A), dim=-1)
     singular = t.linalg.det(mat).abs() < 1e-8
     mat = t.where(singular[..., None, None], t.eye(3).expand_as(mat), mat)
     s, u, v = t.linalg.solve(mat, (O - A).expand(mat.shape[:-1])).unbind(-1)
+    return s, u, v, singular
+
+
+@mutant("intersect_rays_triangles", "allows u + v up to 2 (tests u <= 1 and v <= 1 separately)")
+def intersect_square(rays, triangles):
+    s, u, v, singular = _solve(rays, triangles)
     hit = (s > 0) & (u >= 0) & (v >= 0) & (u <= 1) & (v <= 1) & ~singular
     return t.where(hit, s, t.full_like(s, math.inf))
 
 
 @mutant("intersect_rays_triangles", "counts hits behind the origin")
 def intersect_behind(rays, triangles):
-    O, D = rays[:, None, 0], rays[:, None, 1]
-    A, B, C = (triangles[None, :, i] for i in range(3))
-    mat = t.stack(t.broadcast_tensors(-D, B - A, C - A), dim=-1)
-    singular = t.linalg.det(mat).abs() < 1e-8
-    mat = t.where(singular[..., None, None], t.eye(3).expand_as(mat), mat)
-    s, u, v = t.linalg.solve(mat, (O - A).expand(mat.shape[:-1])).unbind(-1)
+    s, u, v, singular = _solve(rays, triangles)
     hit = (u >= 0) & (v >= 0) & (u + v <= 1) & ~singular
     return t.where(hit, s.abs(), t.full_like(s, math.inf))
 
