@@ -70,53 +70,69 @@ def _torch_ddp_step(
     return loss.item()
 
 
-def _train_worker(
+def _compare_worker(
     rank: int,
     world_size: int,
     model_cls: type,
     cfg: object,
-    wrapper: type | None,
-    step: Callable | None,
+    wrapper: type,
+    step: Callable,
     cap: int,
-    steps: int,
+    blocks: int,
+    steps_per_block: int,
 ) -> dict:
-    device = rank_device(rank)
-    torch.manual_seed(0)
-    model = model_cls(cfg).to(device)
-    if wrapper is None:
-        from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel
 
-        wrapped = DistributedDataParallel(model, bucket_cap_mb=cap * 4 / 2**20)
-        step = _torch_ddp_step
-    else:
-        wrapped = wrapper(model, cap)
-    assert step is not None
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    device = rank_device(rank)
+    runs = []
+    for make, run_step in (
+        (lambda m: wrapper(m, cap), step),
+        (lambda m: DistributedDataParallel(m, bucket_cap_mb=cap * 4 / 2**20), _torch_ddp_step),
+    ):
+        torch.manual_seed(0)
+        model = model_cls(cfg).to(device)
+        runs.append((make(model), torch.optim.SGD(model.parameters(), lr=1e-3), run_step))
     batch = 32
     x = torch.randn(batch, cfg.d_in, device=device)  # type: ignore[attr-defined]
     y = torch.randn(batch, cfg.d_out, device=device)  # type: ignore[attr-defined]
-    step(wrapped, optimizer, x, y, batch * world_size)  # warm-up
-    dist.barrier()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(wrapped, optimizer, x, y, batch * world_size)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return {"seconds": torch.tensor((time.perf_counter() - start) / steps)}
+    times: list[list[float]] = [[], []]
+    for warm_up in runs:
+        for _ in range(2):
+            warm_up[2](warm_up[0], warm_up[1], x, y, batch * world_size)
+    for block in range(blocks):
+        order = (0, 1) if block % 2 == 0 else (1, 0)  # alternate who goes first, so drift hits both
+        for which in order:
+            wrapped, optimizer, run_step = runs[which]
+            dist.barrier()
+            start = time.perf_counter()
+            for _ in range(steps_per_block):
+                run_step(wrapped, optimizer, x, y, batch * world_size)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[which].append((time.perf_counter() - start) / steps_per_block)
+    return {"ours": torch.tensor(times[0]), "ddp": torch.tensor(times[1])}
 
 
-def training_step_seconds(
+def step_seconds_against_ddp(
     world_size: int,
     model_cls: type,
     cfg: object,
-    wrapper: type | None,
-    step: Callable | None,
+    wrapper: type,
+    step: Callable,
     cap: int,
-    steps: int,
-    threads: int = 1,
-) -> float:
-    """Seconds per data-parallel training step: `wrapper(model, cap)` with `step(...)`, or DDP when None."""
+    blocks: int,
+    steps_per_block: int = 5,
+) -> tuple[float, float]:
+    """Seconds per training step of `wrapper(model, cap)` with `step(...)`, and of DDP on the same
+    model, data and bucket cap.
+
+    Both run in the same workers, in alternating blocks of steps, and each figure is the median
+    over blocks of the slowest rank: separate runs on a shared 2-core machine differ by 20% from
+    one minute to the next, which would swamp the difference being measured.
+    """
     results = run_ranks(
-        _train_worker, world_size, model_cls, cfg, wrapper, step, cap, steps, timeout_s=600, threads=threads
+        _compare_worker, world_size, model_cls, cfg, wrapper, step, cap, blocks, steps_per_block, timeout_s=600
     )
-    return max(float(r["seconds"]) for r in results)
+    ours = torch.stack([r["ours"] for r in results]).amax(dim=0).median()
+    ddp = torch.stack([r["ddp"] for r in results]).amax(dim=0).median()
+    return float(ours), float(ddp)

@@ -53,17 +53,17 @@ def buckets_forward_order(sizes: list[int], cap: int) -> list[list[int]]:
     return [[n - 1 - i for i in bucket] for bucket in ref.make_buckets(sizes[::-1], cap)]
 
 
-@mutant("make_buckets", "lets a bucket exceed the cap by one parameter")
-def buckets_overflow(sizes: list[int], cap: int) -> list[list[int]]:
+@mutant("make_buckets", "closes a bucket before the parameter that would take it past the cap")
+def buckets_never_over_cap(sizes: list[int], cap: int) -> list[list[int]]:
     buckets: list[list[int]] = []
     current: list[int] = []
     total = 0
     for index in reversed(range(len(sizes))):
-        current.append(index)
-        total += sizes[index]
-        if total > cap:
+        if current and total + sizes[index] > cap:
             buckets.append(current)
             current, total = [], 0
+        current.append(index)
+        total += sizes[index]
     return buckets + ([current] if current else [])
 
 

@@ -47,17 +47,17 @@ def ddp_loss_scale(local_count: int, global_count: int, world_size: int) -> floa
 
 # Exercise 3.3.5: Group parameters into buckets, last first
 def make_buckets(sizes: list[int], cap: int) -> list[list[int]]:
-    """Parameter indices grouped into buckets of at most `cap` elements (a larger parameter
-    gets a bucket alone), filled from the last parameter to the first."""
+    """Parameter indices grouped into buckets, filled from the last parameter to the first; a
+    bucket closes as soon as it holds at least `cap` elements, so only the last may hold fewer."""
     buckets: list[list[int]] = []
     current: list[int] = []
     total = 0
     for index in reversed(range(len(sizes))):
-        if current and total + sizes[index] > cap:
-            buckets.append(current)
-            current, total = [], 0
         current.append(index)
         total += sizes[index]
+        if total >= cap:
+            buckets.append(current)
+            current, total = [], 0
     if current:
         buckets.append(current)
     return buckets
