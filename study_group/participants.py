@@ -124,6 +124,33 @@ def export(conn: sqlite3.Connection, email: str) -> dict[str, Any]:
             for r in conn.execute("SELECT * FROM outbox WHERE target LIKE 'dm:%' ORDER BY post_at")
             if pid in _dm_members(r["target"])
         ],
+        # Answers are stored under the respondent key, not the person; the key is how they are theirs.
+        "survey_answers": [
+            dict(r)
+            for r in conn.execute(
+                "SELECT survey, version, week, question, value FROM survey_answer WHERE respondent_key=?"
+                " ORDER BY survey, week, question",
+                (p["respondent_key"],),
+            )
+        ],
+        "capstone": {
+            "projects": [
+                dict(r)
+                for r in conn.execute(
+                    "SELECT p.id, p.title FROM capstone_project p JOIN capstone_member m ON m.project_id = p.id"
+                    " WHERE m.participant_id=? ORDER BY p.id",
+                    (pid,),
+                )
+            ],
+            "scores_given": [
+                dict(r)
+                for r in conn.execute(
+                    "SELECT project_id, criterion, score FROM capstone_score WHERE reviewer_id=?"
+                    " ORDER BY project_id, criterion",
+                    (pid,),
+                )
+            ],
+        },
     }
 
 

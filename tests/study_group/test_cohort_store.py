@@ -67,9 +67,27 @@ def test_participant_export_and_forget(prepared) -> None:
     person = conn.execute("SELECT * FROM participant WHERE id = ?", (pair["a"],)).fetchone()
     email, name = person["email"], person["name"]
 
+    conn.executemany(
+        "INSERT INTO survey_answer (survey, version, week, respondent_key, question, value) VALUES (?, 1, 2, ?, ?, ?)",
+        [("weekly", person["respondent_key"], "pace", "4"), ("weekly", "someone-else", "pace", "1")],
+    )
+    conn.executemany("INSERT INTO capstone_project VALUES (?, ?)", [("p1", "Probing"), ("p2", "Steering")])
+    conn.executemany("INSERT INTO capstone_member VALUES (?, ?)", [("p1", person["id"]), ("p2", pair["b"])])
+    conn.executemany("INSERT INTO capstone_reviewer VALUES (?, ?)", [("p2", person["id"]), ("p1", pair["b"])])
+    conn.executemany(
+        "INSERT INTO capstone_score VALUES (?, ?, 'clarity', ?)", [("p2", person["id"], 4), ("p1", pair["b"], 2)]
+    )
+    conn.commit()
     exported = json.loads(env.run("participant", "export", email, env.c).output)
     assert exported["participant"]["email"] == email and exported["availability"] and exported["pairs"]
     assert len(exported["direct_messages"]) == 1
+    assert exported["survey_answers"] == [
+        {"survey": "weekly", "version": 1, "week": 2, "question": "pace", "value": "4"}
+    ], "a subject-access export holds the person's own survey answers and nobody else's"
+    assert exported["capstone"] == {
+        "projects": [{"id": "p1", "title": "Probing"}],
+        "scores_given": [{"project_id": "p2", "criterion": "clarity", "score": 4}],
+    }
 
     preview = env.run("participant", "forget", email, env.c)
     assert "pass --yes" in preview.output
