@@ -8,9 +8,8 @@ CONFIG ?= smoke
 PY := $(VENV)/bin/python
 ARENA := $(VENV)/bin/arena
 # The install is redone only when the pins or the project metadata change.
-# Tests sharing one expensive session fixture (a built book, a Docker engine) run in one process
-# after the rest, which runs on both cores. The report's browser check comes first: playwright's
-# sync API refuses to start while the book tests' session-wide browser is open.
+# Tests sharing one expensive session fixture (a built book, a Docker engine, the measured
+# cohort and its browser check) run in one process after the rest, which runs on both cores.
 SERIAL_AREAS := tests/study_group/test_measure_cohort.py tests/book tests/images
 STAMP := $(VENV)/.installed
 

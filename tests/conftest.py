@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +31,45 @@ def unavailable() -> Callable[[str], None]:
         pytest.skip(reason)
 
     return handle
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by playwright from PyPI (never `playwright install`), or None.
+
+    One browser per test process: playwright's sync API refuses a second live session, so every
+    browser test shares this one. None when either piece is missing, so `browser` can skip
+    locally and fail in CI.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        yield None
+        return
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        yield None
+        return
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser(chromium: Any, unavailable: Callable[[str], None]) -> Any:
+    if chromium is None:
+        unavailable("Debian's chromium and the playwright package are needed: apt-get install chromium")
+    return chromium

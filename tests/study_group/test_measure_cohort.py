@@ -335,32 +335,15 @@ def test_months_after_clamps_to_the_month_end() -> None:
 
 
 @pytest.mark.browser
-def test_report_opens_without_any_request(measured: tuple[Path, Path], tmp_path: Path, unavailable) -> None:
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        unavailable("chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
+def test_report_opens_without_any_request(measured: tuple[Path, Path], tmp_path: Path, browser) -> None:
     out = tmp_path / "report.html"
     assert arena(measured, "report", "-o", str(out)).exit_code == 0
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=args)
-        page = browser.new_page()
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(out.as_uri())
-        page.wait_for_load_state("networkidle")
-        loaded = page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth > 0).length")
-        browser.close()
+    page = browser.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.as_uri())
+    page.wait_for_load_state("networkidle")
+    loaded = page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth > 0).length")
+    page.close()
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert loaded == 6  # every plot decoded from the page itself
