@@ -27,13 +27,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.organisms.balanced_brackets import train as balanced_brackets
 from exercises.ch1_transformers.organisms.modular_addition import train as modular_addition
 from exercises.ch1_transformers.organisms.mood_stories import train as mood_stories
+from exercises.ch1_transformers.organisms.sorting import train as sorting
 
 # organism -> (its training module, the metric the sections rely on, its floor)
 ORGANISMS: dict[str, tuple[ModuleType, str, float]] = {
     "mood_stories": (mood_stories, "mood_accuracy", 0.99),
     "modular_addition": (modular_addition, "test_accuracy", 0.99),
+    "balanced_brackets": (balanced_brackets, "test_accuracy_negative_prefix", 0.98),
+    "sorting": (sorting, "test_exact_match", 0.98),
 }
 SECTIONS = ["1.4", "1.5", "1.6"]
 

@@ -12,8 +12,10 @@ import torch
 from transformer_lens import HookedTransformer
 
 from exercises.ch1_transformers import organisms
+from exercises.ch1_transformers.organisms.balanced_brackets import train as balanced_brackets
 from exercises.ch1_transformers.organisms.modular_addition import train as modular_addition
 from exercises.ch1_transformers.organisms.mood_stories import train as mood_stories
+from exercises.ch1_transformers.organisms.sorting import train as sorting
 
 # organism name -> (its evaluate(model) function, the figures it must reach whatever the run)
 EVALUATORS: dict[str, tuple[Callable[[HookedTransformer], dict[str, Any]], dict[str, float]]] = {
@@ -22,6 +24,11 @@ EVALUATORS: dict[str, tuple[Callable[[HookedTransformer], dict[str, Any]], dict[
         lambda m: modular_addition.evaluate(m, modular_addition.TrainConfig()),
         {"test_accuracy": 0.99},
     ),
+    "balanced_brackets": (
+        lambda m: balanced_brackets.evaluate(m, balanced_brackets.TrainConfig()),
+        {f"test_accuracy_{kind}": 0.98 for kind in balanced_brackets.KINDS},
+    ),
+    "sorting": (lambda m: sorting.evaluate(m, sorting.TrainConfig()), {"test_exact_match": 0.98}),
 }
 
 

@@ -1,0 +1,1 @@
+"""The sorting organism: a 1-layer attention-only transformer that writes a list in increasing order (see train.py)."""
