@@ -2,16 +2,21 @@
 tokens for induction, and the synthetic indirect-object-identification (IOI) task.
 
 Everything is produced from fixed seeds by code in this file, so the organisms and the sections
-see exactly the same data and nothing is downloaded.
+see exactly the same data and nothing is downloaded. The one exception is `load_pretrained`, used
+only at the full config, which loads gpt2-small from the Hugging Face hub or its cache.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from transformer_lens import HookedTransformer
 
 # ---------------------------------------------------------------------------------------------
 # The from-scratch transformer's shape (section 1.1)
@@ -211,3 +216,49 @@ def logit_diff(logits: Tensor, batch: IOIBatch) -> Tensor:
     """(n,) logit of the indirect object minus logit of the subject at the final position."""
     final = logits[:, -1]
     return final.gather(-1, batch.io[:, None])[:, 0] - final.gather(-1, batch.s[:, None])[:, 0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained models at the full config (sections 1.1-1.4)
+
+# What the full config downloads, as each section's manifest lists it under downloads_full.
+PRETRAINED_DOWNLOADS = {"gpt2": "gpt2-small's weights and tokenizer from the Hugging Face hub (about 550 MB)"}
+# The files of the hub's gpt2 repository that TransformerLens reads (the repository holds several
+# GB more: TensorFlow, Flax, ONNX and Rust copies of the weights).
+PRETRAINED_FILES = {
+    "gpt2": (
+        "config.json", "generation_config.json", "model.safetensors",
+        "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+    ),
+}  # fmt: skip
+
+
+class PretrainedUnavailable(RuntimeError):
+    """A pretrained model is neither in the Hugging Face cache nor downloadable."""
+
+
+def load_pretrained(name: str, *, no_processing: bool = False, device: str | None = None) -> HookedTransformer:
+    """`HookedTransformer.from_pretrained(name)` (or `from_pretrained_no_processing`), except that a
+    model neither cached nor downloadable raises one short `PretrainedUnavailable` saying what to
+    download and how, rather than the hub's chained tracebacks about connections and cache misses."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from transformer_lens import HookedTransformer
+
+    load = HookedTransformer.from_pretrained_no_processing if no_processing else HookedTransformer.from_pretrained
+    try:
+        return load(name, device=device)
+    except OSError as exc:
+        causes = [exc, exc.__cause__, exc.__context__]
+        if not any(isinstance(c, LocalEntryNotFoundError) for c in causes):
+            raise
+    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the hub could not be reached"
+    what = PRETRAINED_DOWNLOADS.get(name, f"{name}'s weights and tokenizer from the Hugging Face hub")
+    command = f"hf download {name} {' '.join(PRETRAINED_FILES.get(name, ()))}".strip()
+    raise PretrainedUnavailable(
+        f"{name} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}.\n"
+        f"The full config needs {what}; the section's manifest lists it under downloads_full.\n"
+        "To get it, run this cell once with network access and HF_HUB_OFFLINE unset (later runs use the cache),\n"
+        f"or run `{command}` on a machine with network access and copy its models--{name} folder into the cache above.\n"
+        "Without it, run at the default config (ARENA_CONFIG=default)."
+    )

@@ -151,6 +151,32 @@ class DemoTransformer(nn.Module):
         return self.unembed(self.ln_final(resid))
 
 
+from transformer_lens import HookedTransformer
+
+
+def config_of(reference: HookedTransformer) -> Config:
+    """The Config of a TransformerLens model's shape, so a DemoTransformer can take its weights."""
+    rc = reference.cfg
+    return Config(d_vocab=rc.d_vocab, n_ctx=rc.n_ctx, d_model=rc.d_model, n_heads=rc.n_heads, d_head=rc.d_head,
+                  d_mlp=rc.d_mlp, n_layers=rc.n_layers, layer_norm_eps=rc.eps)
+
+
+def parity_gap(reference: HookedTransformer, tokens: Tensor) -> float:
+    """Largest |logit difference| on `tokens` between `reference` and a DemoTransformer holding its
+    weights, divided by the largest |logit| once that exceeds 1.
+
+    Float32 rounding grows with the numbers rounded: gpt2-small's logits reach about 150, where two
+    correct implementations that merely add in a different order differ by about 1e-4, while a bug
+    moves logits by far more. Loading is by name and non-strict only because TransformerLens also
+    keeps buffers (the causal mask, IGNORE) in its state dict; a parameter of ours it lacks is an error."""
+    ours = DemoTransformer(config_of(reference)).to(tokens.device)
+    missing, _ = ours.load_state_dict(reference.state_dict(), strict=False)
+    assert not missing, f"parameters TransformerLens does not have: {missing}"
+    with t.no_grad():
+        expected = reference(tokens)
+        return ((ours(tokens) - expected).abs().max() / expected.abs().max().clamp(min=1)).item()
+
+
 # Exercise 1.1.9: The language-modelling loss
 def next_token_loss(logits: Tensor, tokens: Tensor) -> Tensor:
     """logits (batch, pos, d_vocab), tokens (batch, pos) -> scalar mean cross-entropy of next tokens."""

@@ -113,3 +113,38 @@ def circuit_logit_diff(model: HookedTransformer, batch: IOIBatch, circuit: set[t
 
     hooks = [(f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)]
     return ioi_logit_diff(model.run_with_hooks(batch.tokens, fwd_hooks=hooks), batch.io, batch.s).mean().item()
+
+
+def retokenize_ioi(model: HookedTransformer, batch: IOIBatch) -> IOIBatch:
+    """`batch`'s prompts in `model`'s tokenizer, keeping only those that still line up: IO and S
+    single tokens (so the logit difference compares two logits), the corrupted twin as long as the
+    clean prompt, and the commonest length (so patching by position compares like with like)."""
+    def single_token(word: str) -> int | None:
+        ids = model.to_tokens(" " + word, prepend_bos=False)[0]
+        return int(ids[0]) if len(ids) == 1 else None
+
+    rows = []
+    for i in range(len(batch.io)):
+        words = batch.text(i).split()
+        io, s = single_token(words[IOI_POS["A"] if batch.abba[i] else IOI_POS["B"]]), single_token(words[IOI_POS["S2"]])
+        clean, corrupted = model.to_tokens(batch.text(i)), model.to_tokens(batch.text(i, corrupted=True))
+        if io is not None and s is not None and clean.shape == corrupted.shape:
+            rows.append((clean, corrupted, io, s, batch.abba[i]))
+    if not rows:
+        raise ValueError("no prompt has single-token names in this tokenizer")
+    lengths = [r[0].shape[1] for r in rows]
+    commonest = max(set(lengths), key=lengths.count)
+    rows = [r for r in rows if r[0].shape[1] == commonest]
+    device = rows[0][0].device
+    return IOIBatch(t.cat([r[0] for r in rows]), t.cat([r[1] for r in rows]), t.tensor([r[2] for r in rows], device=device),
+                    t.tensor([r[3] for r in rows], device=device), t.stack([r[4] for r in rows]).to(device))
+
+
+def head_patching_map(model: HookedTransformer, batch: IOIBatch) -> tuple[Tensor, float, float]:
+    """`patch_heads` as a fraction recovered, (n_layers, n_heads), with the clean and corrupted mean
+    logit differences it is normalised by."""
+    with t.no_grad():
+        logits, cache = model.run_with_cache(batch.tokens)
+        clean = ioi_logit_diff(logits, batch.io, batch.s).mean().item()
+        corrupted = ioi_logit_diff(model(batch.corrupted), batch.io, batch.s).mean().item()
+        return recovered(patch_heads(model, batch, cache), clean, corrupted), clean, corrupted
