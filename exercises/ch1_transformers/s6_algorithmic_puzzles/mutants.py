@@ -6,6 +6,7 @@ import math
 
 import torch as t
 
+from exercises.ch1_transformers.organisms.balanced_brackets import train as brackets
 from exercises.ch1_transformers.s6_algorithmic_puzzles import solutions as ref
 from exercises.framework.mutants import mutant
 
@@ -128,3 +129,102 @@ def project_shifted(W, basis, freqs, keep_constant=True):
 @mutant("project_onto_frequencies", "always keeps the constant")
 def project_always_constant(W, basis, freqs, keep_constant=True):
     return ref.project_onto_frequencies(W, basis, freqs, True)
+
+
+@mutant("bracket_depths", "gives the depth before each bracket (exclusive prefix)")
+def depths_exclusive(tokens):
+    steps = (tokens == brackets.OPEN).long() - (tokens == brackets.CLOSE).long()
+    return steps.cumsum(-1) - steps
+
+
+@mutant("bracket_depths", "counts ')' as +1")
+def depths_flipped(tokens):
+    return -ref.bracket_depths(tokens)
+
+
+@mutant("linear_r2", "fits without an intercept")
+def r2_no_intercept(X, y):
+    X, y = X.double(), y.double()
+    residual = y - (X @ t.linalg.lstsq(X, y[:, None]).solution).squeeze(-1)
+    return float(1 - residual.pow(2).sum() / (y - y.mean()).pow(2).sum())
+
+
+@mutant("linear_r2", "divides by the uncentred sum of squares")
+def r2_uncentred(X, y):
+    y = y.double()
+    return 1 - (1 - ref.linear_r2(X, y)) * float((y - y.mean()).pow(2).sum() / y.pow(2).sum())
+
+
+@mutant("attention_on_negative", "averages over every row")
+def negative_all_rows(pattern, depths, end):
+    return (pattern[t.arange(len(end)), :, end] * (depths < 0)[:, None]).sum(-1).mean(0)
+
+
+@mutant("attention_on_negative", "counts depth 0 as negative")
+def negative_or_zero(pattern, depths, end):
+    return ref.attention_on_negative(pattern, depths - 1, end)
+
+
+@mutant("attention_on_negative", "reads the last query position instead of END")
+def negative_last_query(pattern, depths, end):
+    return ref.attention_on_negative(pattern, depths, t.full_like(end, pattern.shape[-1] - 1))
+
+
+@mutant("patch_head_at_end", "patches every position")
+def patch_everywhere(model, tokens, end, layer, head, value):
+    def patch(z, hook):
+        z = z.clone()
+        z[:, :, head] = value
+        return z
+
+    with t.no_grad():
+        return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])
+
+
+@mutant("patch_head_at_end", "patches the last position instead of END")
+def patch_last(model, tokens, end, layer, head, value):
+    return ref.patch_head_at_end(model, tokens, t.full_like(end, tokens.shape[1] - 1), layer, head, value)
+
+
+@mutant("patch_head_at_end", "swaps layer and head")
+def patch_swapped(model, tokens, end, layer, head, value):
+    return ref.patch_head_at_end(model, tokens, end, head, layer, value)
+
+
+@mutant("qk_table", "leaves out the biases")
+def qk_no_bias(model):
+    q, k = model.W_E @ model.W_Q[0, 0], model.W_E @ model.W_K[0, 0]
+    return (q @ k.T / model.cfg.attn_scale).detach()
+
+
+@mutant("qk_table", "forgets the scale")
+def qk_unscaled(model):
+    return ref.qk_table(model) * model.cfg.attn_scale
+
+
+@mutant("qk_table", "puts keys in rows")
+def qk_transposed(model):
+    return ref.qk_table(model).T
+
+
+@mutant("pattern_from_qk", "has no causal mask")
+def pattern_unmasked(table, tokens):
+    return table[tokens[:, :, None], tokens[:, None, :]].softmax(-1)
+
+
+@mutant("pattern_from_qk", "normalises over queries")
+def pattern_over_queries(table, tokens):
+    seq = tokens.shape[1]
+    causal = t.ones(seq, seq, dtype=t.bool).tril()
+    return table[tokens[:, :, None], tokens[:, None, :]].masked_fill(~causal, float("-inf")).softmax(-2)
+
+
+@mutant("ov_offset_profile", "runs the offset down the columns")
+def profile_transposed(ov, max_offset):
+    return ref.ov_offset_profile(ov.T, max_offset)
+
+
+@mutant("ov_offset_profile", "wraps offsets around the ends")
+def profile_wrapped(ov, max_offset):
+    i = t.arange(ov.shape[0])
+    return t.stack([ov[i, (i + d) % ov.shape[0]].mean() for d in range(-max_offset, max_offset + 1)])

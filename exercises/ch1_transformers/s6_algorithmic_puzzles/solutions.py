@@ -99,3 +99,76 @@ def project_onto_frequencies(W: Tensor, basis: Tensor, freqs: list[int], keep_co
         rows += [2 * k - 1, 2 * k]
     R = basis[rows]
     return R.T @ (R @ W)
+
+
+from exercises.ch1_transformers.organisms.balanced_brackets import train as brackets
+
+
+# Exercise 1.6.10: The running depth of every prefix
+def bracket_depths(tokens: Tensor) -> Tensor:
+    """tokens: (n, seq) of brackets.OPEN / CLOSE / BOS / END / PAD -> (n, seq) opens minus closes at positions <= i."""
+    steps = (tokens == brackets.OPEN).long() - (tokens == brackets.CLOSE).long()
+    return steps.cumsum(dim=-1)
+
+
+# Exercise 1.6.11: How much of a quantity a vector linearly encodes
+def linear_r2(X: Tensor, y: Tensor) -> float:
+    """X: (n, d), y: (n,) -> R^2 of the least-squares fit of y by X @ w + b (with an intercept b)."""
+    X1 = t.cat([X.double(), t.ones(len(X), 1, dtype=t.float64)], dim=1)
+    y = y.double()
+    w = t.linalg.lstsq(X1, y[:, None]).solution
+    residual = y - (X1 @ w).squeeze(-1)
+    return float(1 - residual.pow(2).sum() / (y - y.mean()).pow(2).sum())
+
+
+# Exercise 1.6.12: Which head looks for a negative prefix
+def attention_on_negative(pattern: Tensor, depths: Tensor, end: Tensor) -> Tensor:
+    """pattern: (n, heads, q, k), depths: (n, seq), end: (n,) END positions -> (heads,) mean attention
+    from END onto positions of negative depth, over the rows that have one."""
+    from_end = pattern[t.arange(len(end)), :, end]
+    negative = depths < 0
+    mass = (from_end * negative[:, None, :]).sum(-1)
+    return mass[negative.any(-1)].mean(0)
+
+
+# Exercise 1.6.13: Overwrite one head's output at END
+def patch_head_at_end(
+    model: HookedTransformer, tokens: Tensor, end: Tensor, layer: int, head: int, value: Tensor
+) -> Tensor:
+    """-> (n, seq, d_vocab_out) logits with `head` of `layer` outputting `value` (d_head,) at each row's END.
+
+    The head's output is its hook_z; every other position and head runs as usual."""
+    def patch(z: Tensor, hook) -> Tensor:
+        z = z.clone()
+        z[t.arange(len(end)), end, head] = value
+        return z
+
+    with t.no_grad():
+        return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])
+
+
+from exercises.ch1_transformers.organisms.sorting import train as sorting
+
+
+# Exercise 1.6.14: The attention score of every token on every token
+def qk_table(model: HookedTransformer) -> Tensor:
+    """-> (d_vocab, d_vocab): layer 0 head 0's pre-softmax score for query token i on key token j (no positions)."""
+    q = model.W_E @ model.W_Q[0, 0] + model.b_Q[0, 0]
+    k = model.W_E @ model.W_K[0, 0] + model.b_K[0, 0]
+    return (q @ k.T / model.cfg.attn_scale).detach()
+
+
+# Exercise 1.6.15: Predict the attention pattern from the QK table
+def pattern_from_qk(table: Tensor, tokens: Tensor) -> Tensor:
+    """table: (v, v) scores, tokens: (n, seq) -> (n, seq, seq) causal attention pattern, softmax over keys."""
+    scores = table[tokens[:, :, None], tokens[:, None, :]]
+    seq = tokens.shape[1]
+    causal = t.ones(seq, seq, dtype=t.bool).tril()
+    return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+
+
+# Exercise 1.6.16: What an attended number votes for, by offset
+def ov_offset_profile(ov: Tensor, max_offset: int) -> Tensor:
+    """ov: (v, v), row i = logits added by attending to number i -> (2 * max_offset + 1,) mean of ov[i, i + d]
+    over the valid i, for d = -max_offset .. max_offset."""
+    return t.stack([ov.diagonal(offset=d).mean() for d in range(-max_offset, max_offset + 1)])

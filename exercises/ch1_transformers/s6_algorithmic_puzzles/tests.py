@@ -1,6 +1,7 @@
 """Tests for section 1.6. Call them from your notebook, e.g. `tests.test_fourier_basis(fourier_basis)`.
 
-Most tests use small odd moduli and random matrices, so they check the method, not one model.
+Most tests use small odd moduli, random matrices and randomly initialised models, so they check
+the method, not one trained model.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from exercises.ch1_transformers.organisms.balanced_brackets import train as brackets
 from exercises.ch1_transformers.organisms.modular_addition import train as organism
+from exercises.ch1_transformers.organisms.sorting import train as sorting
 from exercises.ch1_transformers.s6_algorithmic_puzzles import solutions as ref
-from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_shape, check, learner_test
+from exercises.framework.asserts import (
+    LEARNER_SETTINGS,
+    assert_close,
+    assert_shape,
+    assert_unchanged,
+    check,
+    learner_test,
+)
 
 seeds = st.integers(0, 2**16)
 odd_p = st.sampled_from([3, 5, 7, 11, 13])
@@ -285,3 +295,266 @@ def test_project_onto_frequencies(project_onto_frequencies) -> None:
         )
 
     prop()
+
+
+bracket_strings = st.lists(st.text(alphabet="()", max_size=brackets.MAX_LEN), min_size=1, max_size=6)
+
+
+@learner_test
+def test_bracket_depths(bracket_depths) -> None:
+    @LEARNER_SETTINGS
+    @given(bracket_strings)
+    def prop(strings: list[str]) -> None:
+        tokens, _ = brackets.encode(strings)
+        before = tokens.clone()
+        out = bracket_depths(tokens)
+        assert_unchanged(before, tokens, "tokens")
+        assert_shape(out, tuple(tokens.shape), f"bracket_depths(tokens {tuple(tokens.shape)})")
+        expected = ref.bracket_depths(tokens)
+        steps = (tokens == brackets.OPEN).long() - (tokens == brackets.CLOSE).long()
+        assert_close(
+            out,
+            expected,
+            f"bracket_depths of {strings}",
+            diagnose={
+                "each position holds the depth before its own bracket; include the bracket at i (inclusive cumsum)": (
+                    expected - steps
+                ),
+                "the sign is flipped: '(' adds 1 and ')' subtracts 1": -expected,
+            },
+        )
+
+    prop()
+    tokens, _ = brackets.encode(["())("])
+    got = [int(d) for d in bracket_depths(tokens)[0, :6]]
+    check(got == [0, 1, 0, -1, 0, 0], f"'())(' read as BOS ( ) ) ( END has depths [0, 1, 0, -1, 0, 0]; got {got}.")
+
+
+def _fit_r2(X: t.Tensor, y: t.Tensor, intercept: bool, centred: bool) -> float:
+    """R^2 variants for the diagnoses of test_linear_r2."""
+    X1 = t.cat([X, t.ones(len(X), 1, dtype=X.dtype)], dim=1) if intercept else X
+    residual = y - (X1 @ t.linalg.lstsq(X1, y[:, None]).solution).squeeze(-1)
+    total = (y - y.mean()).pow(2).sum() if centred else y.pow(2).sum()
+    return float(1 - residual.pow(2).sum() / total)
+
+
+@learner_test
+def test_linear_r2(linear_r2) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, st.integers(1, 4))
+    def prop(seed: int, d: int) -> None:
+        X = _randn(seed, 60, d).double()
+        y = X @ _randn(seed + 1, d).double() + 0.7 * _randn(seed + 2, 60).double() + 3.0  # the intercept absorbs 3
+        out = linear_r2(X, y)
+        check(out is not None, "linear_r2 returned None: did you forget `return`?")
+        assert_close(
+            t.tensor(float(out)),
+            t.tensor(ref.linear_r2(X, y)),
+            "linear_r2",
+            atol=1e-4,
+            diagnose={
+                "the fit has no intercept: append a column of ones to X": _fit_r2(X, y, False, True),
+                "the total sum of squares is not centred: subtract y's mean before squaring": _fit_r2(
+                    X, y, True, False
+                ),
+            },
+        )
+
+    prop()
+    X = _randn(0, 30, 2)
+    check(
+        abs(float(linear_r2(X, 2 * X[:, 0] - X[:, 1] + 5)) - 1.0) < 1e-4,
+        "an exact linear function of X (with an offset) must give R^2 = 1.",
+    )
+
+
+def _random_pattern(seed: int, n: int, heads: int, seq: int) -> t.Tensor:
+    causal = t.ones(seq, seq, dtype=t.bool).tril()
+    return _randn(seed, n, heads, seq, seq).masked_fill(~causal, float("-inf")).softmax(-1)
+
+
+@learner_test
+def test_attention_on_negative(attention_on_negative) -> None:
+    tokens, end = brackets.encode(["())(()", "(())", ")(", "(()", "()))", "((", "()()"])
+    depths = ref.bracket_depths(tokens)
+
+    @LEARNER_SETTINGS
+    @given(seeds)
+    def prop(seed: int) -> None:
+        pattern = _random_pattern(seed, len(end), 3, tokens.shape[1])
+        out = attention_on_negative(pattern, depths, end)
+        assert_shape(out, (3,), "attention_on_negative(pattern with 3 heads)")
+        rows = t.arange(len(end))
+        has_negative = (depths < 0).any(-1)
+        all_rows = (pattern[rows, :, end] * (depths < 0)[:, None]).sum(-1).mean(0)
+        last = (pattern[:, :, -1] * (depths < 0)[:, None]).sum(-1)[has_negative].mean(0)
+        assert_close(
+            out,
+            ref.attention_on_negative(pattern, depths, end),
+            "attention_on_negative",
+            atol=1e-5,
+            diagnose={
+                "you averaged over every row; average only over the rows that have a negative depth": all_rows,
+                "depth 0 counts as negative; only depth < 0 is a prefix with more ')' than '('": (
+                    ref.attention_on_negative(pattern, depths - 1, end)
+                ),
+                "you read the last query position; read each row's END query (the `end` argument)": last,
+            },
+        )
+
+    prop()
+
+
+def _random_bracket_model() -> HookedTransformer:
+    return HookedTransformer(HookedTransformerConfig(**brackets.model_kwargs() | {"seed": 3})).eval()
+
+
+def _patched(model: HookedTransformer, tokens: t.Tensor, layer: int, heads: list[int], where, value: t.Tensor):
+    """Logits with z[where] of `heads` in `layer` set to value: the diagnoses of test_patch_head_at_end."""
+
+    def patch(z: t.Tensor, hook) -> t.Tensor:
+        z = z.clone()
+        for head in heads:
+            z[(*where, head)] = value
+        return z
+
+    with t.no_grad():
+        return model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", patch)])
+
+
+@learner_test
+def test_patch_head_at_end(patch_head_at_end) -> None:
+    model = _random_bracket_model()
+    tokens, end = brackets.encode(["())(()", "(())", ")(", "(()((", "()"])
+    rows = t.arange(len(end))
+    with t.no_grad():
+        clean = model(tokens)
+    for layer, head in [(1, 0), (0, 1)]:
+        value = _randn(layer, model.cfg.d_head) * 3
+        out = patch_head_at_end(model, tokens, end, layer, head, value)
+        check(out is not None, "patch_head_at_end returned None: did you forget to return the logits?")
+        assert_shape(out, (len(end), tokens.shape[1], 2), "patch_head_at_end logits")
+        everywhere = (slice(None), slice(None))
+        assert_close(
+            out,
+            ref.patch_head_at_end(model, tokens, end, layer, head, value),
+            f"patch_head_at_end(layer={layer}, head={head})",
+            atol=1e-4,
+            diagnose={
+                "you patched every position; patch only each row's END": _patched(
+                    model, tokens, layer, [head], everywhere, value
+                ),
+                "you patched the last position; patch each row's END (the `end` argument)": _patched(
+                    model, tokens, layer, [head], (slice(None), -1), value
+                ),
+                "you patched every head of the layer; patch only `head`": _patched(
+                    model, tokens, layer, [0, 1], (rows, end), value
+                ),
+                "layer and head are swapped": ref.patch_head_at_end(model, tokens, end, head, layer, value),
+                "nothing was patched: does your hook return the modified z, on the right hook name?": clean,
+            },
+        )
+    with t.no_grad():
+        assert_close(model(tokens), clean, "the model after patching (hooks must not stay attached)", atol=1e-5)
+
+
+def _random_sort_model() -> HookedTransformer:
+    """A random sorting-shaped model like the organism: no positions, but non-zero biases so they matter."""
+    model = HookedTransformer(
+        HookedTransformerConfig(**sorting.model_kwargs() | {"d_model": 16, "d_head": 8, "seed": 3})
+    ).eval()
+    with t.no_grad():
+        model.W_pos.zero_()
+        for i, bias in enumerate([model.blocks[0].attn.b_Q, model.blocks[0].attn.b_K, model.blocks[0].attn.b_V]):
+            bias.copy_(_randn(i, *bias.shape))
+    return model
+
+
+@learner_test
+def test_qk_table(qk_table) -> None:
+    model = _random_sort_model()
+    out = qk_table(model)
+    v = model.cfg.d_vocab
+    assert_shape(out, (v, v), "qk_table(model)")
+    W_E, W_Q, W_K = model.W_E.detach(), model.W_Q[0, 0].detach(), model.W_K[0, 0].detach()
+    expected = ref.qk_table(model)
+    assert_close(
+        out,
+        expected,
+        "qk_table",
+        atol=1e-4,
+        diagnose={
+            "the biases b_Q and b_K are missing": (W_E @ W_Q) @ (W_E @ W_K).T / model.cfg.attn_scale,
+            "the scores are not divided by attn_scale (sqrt(d_head))": expected * model.cfg.attn_scale,
+            "rows and columns are swapped: row i is the query token": expected.T,
+        },
+    )
+    tokens = t.randint(0, v, (2, 9), generator=t.Generator().manual_seed(0))
+    with t.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_attn_scores")
+    real = cache["blocks.0.attn.hook_attn_scores"][:, 0]
+    causal = t.ones(9, 9, dtype=t.bool).tril()
+    check(
+        t.allclose(out[tokens[:, :, None], tokens[:, None, :]][:, causal], real[:, causal], atol=1e-4),
+        "your table does not reproduce the model's attention scores (hook_attn_scores) on a random input.",
+    )
+
+
+@learner_test
+def test_pattern_from_qk(pattern_from_qk) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, st.integers(2, 7))
+    def prop(seed: int, seq: int) -> None:
+        table = _randn(seed, 7, 7)
+        tokens = t.randint(0, 7, (3, seq), generator=t.Generator().manual_seed(seed))
+        out = pattern_from_qk(table, tokens)
+        assert_shape(out, (3, seq, seq), f"pattern_from_qk(table (7, 7), tokens (3, {seq}))")
+        scores = table[tokens[:, :, None], tokens[:, None, :]]
+        causal = t.ones(seq, seq, dtype=t.bool).tril()
+        assert_close(
+            out,
+            ref.pattern_from_qk(table, tokens),
+            "pattern_from_qk",
+            atol=1e-5,
+            diagnose={
+                "there is no causal mask: a query must not see later keys": scores.softmax(-1),
+                "the softmax runs over queries (dim -2); it runs over keys": scores.masked_fill(
+                    ~causal, float("-inf")
+                ).softmax(-2),
+                "the table is read transposed: table[query token, key token]": ref.pattern_from_qk(table.T, tokens),
+            },
+        )
+
+    prop()
+
+
+@learner_test
+def test_ov_offset_profile(ov_offset_profile) -> None:
+    @LEARNER_SETTINGS
+    @given(seeds, st.integers(4, 9), st.integers(1, 3))
+    def prop(seed: int, v: int, max_offset: int) -> None:
+        ov = _randn(seed, v, v)
+        out = ov_offset_profile(ov, max_offset)
+        assert_shape(out, (2 * max_offset + 1,), f"ov_offset_profile(ov ({v}, {v}), max_offset={max_offset})")
+        expected = ref.ov_offset_profile(ov, max_offset)
+        i = t.arange(v)
+        wrapped = t.stack([ov[i, (i + d) % v].mean() for d in range(-max_offset, max_offset + 1)])
+        assert_close(
+            out,
+            expected,
+            "ov_offset_profile",
+            atol=1e-5,
+            diagnose={
+                "the offset runs down the column: use ov[i, i + d] (row i is the attended number)": (
+                    ref.ov_offset_profile(ov.T, max_offset)
+                ),
+                "the offsets wrap around (mod v); numbers past the ends do not exist, leave them out": wrapped,
+                "the offsets come out in reverse order: entry 0 is d = -max_offset": expected.flip(0),
+            },
+        )
+
+    prop()
+    check(
+        [round(float(x), 4) for x in ov_offset_profile(t.eye(5), 2)] == [0.0, 0.0, 1.0, 0.0, 0.0],
+        "a pure copy (identity) OV votes only at offset 0.",
+    )
