@@ -18,6 +18,10 @@ drawn from one of four kinds in fixed shares: balanced; right count but a negati
 >= 8 is held out when its crc32 is 0 mod 5: training never sees those, evaluation sees only
 those, so test accuracy is measured on strings the model never saw (the 254 strings shorter than
 8 are too few to hold out and are all training data).
+
+Metric: accuracy at END of at least 98% on 4000 held-out strings, and on each of the four kinds
+separately (the run recorded in metrics.json reached 100% on each); the slow test in
+tests/chapter1/test_ch1_b_organisms.py reproduces it from the committed weights.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ circuits plus the direct path, which section 1.6 asks the learner to read.
 
 Data. A list is held out when the crc32 of its sorted numbers is 0 mod 5: training never draws
 one, evaluation draws only those. The metric is exact match of the whole sorted list when the
-model writes it greedily, one token at a time, feeding back its own outputs.
+model writes it greedily, one token at a time, feeding back its own outputs: at least 98% of
+2000 held-out lists (the run recorded in metrics.json got all of them right); the slow test in
+tests/chapter1/test_ch1_b_organisms.py reproduces it from the committed weights.
 """
 
 from __future__ import annotations
