@@ -65,6 +65,31 @@ def parity_and_speed(cfg: TransformerConfig, label: str, batch: int, repeats: in
     )
 
 
+def _layer0_ablation_losses(reached: dict) -> dict[int, float]:
+    """Each layer-0 head's single-head mean-ablation loss, from induction_2l's evaluate()."""
+    from exercises.ch1_transformers.organisms.induction_2l.train import mean_ablated_key
+
+    losses: dict[int, float] = {}
+    while mean_ablated_key(len(losses)) in reached:
+        losses[len(losses)] = reached[mean_ablated_key(len(losses))]
+    return losses
+
+
+def _prev_token_head_is_necessary_and_alone(reached: dict) -> bool:
+    """The issue's ablation criterion: the previous-token head is necessary, no other layer-0 head is."""
+    losses, top = _layer0_ablation_losses(reached), reached["prev_token_head"]
+    return losses[top] > 3.0 and all(loss < 1.5 for h, loss in losses.items() if h != top)
+
+
+def _ablation_figure(reached: dict) -> str:
+    losses, top = _layer0_ablation_losses(reached), reached["prev_token_head"]
+    heads = ", ".join(f"L0H{h}{' (prev-token)' if h == top else ''} {loss:.2f}" for h, loss in losses.items())
+    return (
+        f"second-half loss {reached['second_half_loss']:.2f} clean; with one layer-0 head mean-ablated: {heads} "
+        f"(ln V = {reached['ln_vocab']:.2f}); {'met' if _prev_token_head_is_necessary_and_alone(reached) else 'NOT MET'}"
+    )
+
+
 def organism_criteria(retrain: bool) -> None:
     from exercises.ch1_transformers.organisms.induction_2l import train as induction
     from exercises.ch1_transformers.organisms.ioi_2l import train as ioi
@@ -72,8 +97,13 @@ def organism_criteria(retrain: bool) -> None:
     checks = {
         "induction_2l": (
             lambda m: induction.evaluate(m, m.cfg.d_vocab),
-            lambda r: r["max_induction_score_last_layer"] > 0.5 and r["second_half_loss"] < 1.0,
-            "layer-1 induction score > 0.5 and second-half loss < 1.0 at held-out period 23",
+            lambda r: (
+                r["max_induction_score_last_layer"] > 0.5
+                and r["second_half_loss"] < 1.0
+                and _prev_token_head_is_necessary_and_alone(r)
+            ),
+            "layer-1 induction score > 0.5 and second-half loss < 1.0 at held-out period 23; "
+            "mean-ablating the previous-token head alone: loss > 3.0, any other layer-0 head alone: < 1.5",
             lambda: induction.train(induction.TrainConfig()),
         ),
         "induction_1l_control": (
@@ -94,11 +124,13 @@ def organism_criteria(retrain: bool) -> None:
         reached = evaluate(organisms.load(name))
         recorded = organisms.metrics(name)
         same = all(abs(v - recorded[k]) < 1e-4 for k, v in reached.items())
-        shown = {k: round(v, 3) for k, v in reached.items() if isinstance(v, float)}
+        shown = {k: round(v, 3) for k, v in reached.items() if isinstance(v, float) and "_L0H" not in k}
         print(
             f"[organism] {name}: {shown}; recorded metrics {'reproduced' if same else 'DIFFER'}; "
             f"{stated}: {'met' if criterion(reached) else 'NOT MET'} ({time.perf_counter() - start:.1f} s)"
         )
+        if "prev_token_head" in reached:
+            print(f"[ablation] {name}: {_ablation_figure(reached)}")
         if retrain:
             start = time.perf_counter()
             _, again = train()
@@ -106,6 +138,8 @@ def organism_criteria(retrain: bool) -> None:
                 f"[retrain] {name}: { ({k: round(v, 3) for k, v in again.items() if isinstance(v, float)}) }; "
                 f"{'met' if criterion(again) else 'NOT MET'} in {time.perf_counter() - start:.0f} s"
             )
+            if "prev_token_head" in again:
+                print(f"[retrain] {name} ablation: {_ablation_figure(again)}")
 
 
 def notebook_minutes(size: str) -> None:

@@ -1,7 +1,7 @@
 """Train the 1-layer control: `python -m exercises.ch1_transformers.organisms.induction_1l_control.train`.
 
-The script is the 2-layer organism's (same data, seed, steps); only the depth differs, which is
-the point of a control.
+The script is the 2-layer organism's (same data, head shape, seed, steps); only the depth
+differs, which is the point of a control.
 """
 
 from __future__ import annotations

@@ -9,6 +9,26 @@ passes the usual induction test. Drawing T per batch and scoring at a period nev
 training (HELD_OUT_PERIOD) leaves only the real mechanism: a previous-token head in layer 0
 whose output the layer-1 head's keys read (K-composition). The 1-layer control trained the same
 way must stay near ln(vocab): it has no way to compose.
+
+Why two heads of 64 dimensions, and seed 2: section 1.2 shows that ablating the previous-token
+head destroys induction while ablating another layer-0 head does not, so the job must live in one
+head. Spare layer-0 heads have nothing else to do on random tokens, so gradient descent tends to
+copy the job into them. Mean-ablation second-half losses of single layer-0 heads at period 23
+(clean loss in brackets; ln 64 = 4.16; 4000 steps unless noted):
+
+    4 heads x 16 dims, 3000 steps (the earlier organism)   1.64 1.40 1.69 1.64  (0.74): shared by all
+    4 heads x 64 dims                                      0.81 0.64 1.07 0.80  (0.23): still shared
+    2 heads x 32 dims                                      1.06 2.37            (0.48)
+    2 heads x 64 dims, seed 0                              2.92 1.01            (0.46)
+    2 heads x 64 dims, seed 1                              3.86 3.00            (0.73): both needed
+    2 heads x 64 dims, seed 2                              1.03 3.69            (0.59): one head
+    2 heads x 64 dims, seed 3 / seed 4                     1.26 2.65 / 2.14 1.44
+    2 heads x 64 dims, seed 0, init range 0.02 (not 0.1)   3.06 3.20            (1.26): both needed
+
+Fewer heads leave fewer idle copies, and d_head = d_model lets one head's OV circuit carry a
+token's whole identity; which way a given seed splits the job is still chance. Seed 2 is the
+seed, among those tried, whose organism meets the criterion; metrics.json records its figures
+and tests/chapter1 re-checks them. The 1-layer control uses the same shape and seed.
 """
 
 from __future__ import annotations
@@ -24,6 +44,7 @@ from exercises.ch1_transformers import organisms
 from exercises.ch1_transformers.common import (
     first_half_loss,
     induction_scores,
+    prev_token_scores,
     repeated_tokens,
     second_half_loss,
 )
@@ -37,16 +58,16 @@ class TrainConfig:
     n_layers: int = 2
     d_vocab: int = 64
     d_model: int = 64
-    n_heads: int = 4
-    d_head: int = 16
+    n_heads: int = 2
+    d_head: int = 64  # = d_model: one head can carry a whole token identity
     n_ctx: int = 80  # 2 * max_period
     min_period: int = 8
     max_period: int = 40  # periods in [min, max] except HELD_OUT_PERIOD
     batch: int = 64
-    steps: int = 3000
+    steps: int = 4000
     lr: float = 1e-3
     weight_decay: float = 0.01
-    seed: int = 0
+    seed: int = 2  # see the module docstring
 
     @property
     def name(self) -> str:
@@ -67,21 +88,51 @@ class TrainConfig:
         )
 
 
+def mean_ablated_key(head: int) -> str:
+    """The metrics.json key for the second-half loss with layer-0 head `head` mean-ablated."""
+    return f"second_half_loss_L0H{head}_mean_ablated"
+
+
+def layer0_ablations(model: HookedTransformer, tokens: torch.Tensor, period: int) -> dict[str, float]:
+    """The second-half loss with each layer-0 head mean-ablated alone (its z replaced by its mean over
+    batch and position, as section 1.2 does it). Recorded so the claim "ablating the previous-token
+    head destroys induction, ablating another layer-0 head does not" is a number the tests re-check."""
+    out = {}
+    for head in range(model.cfg.n_heads):
+
+        def ablate(z: torch.Tensor, hook: object, head: int = head) -> torch.Tensor:
+            z = z.clone()
+            z[:, :, head] = z[:, :, head].mean(dim=(0, 1), keepdim=True)
+            return z
+
+        logits = model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.attn.hook_z", ablate)])
+        out[mean_ablated_key(head)] = float(second_half_loss(logits, tokens, period))
+    return out
+
+
 def evaluate(
     model: HookedTransformer, d_vocab: int, period: int = HELD_OUT_PERIOD, batch: int = 256
 ) -> dict[str, float]:
-    """Losses and the best layer-(last) induction score on a fixed held-out batch."""
+    """Losses and the best layer-(last) induction score on a fixed held-out batch; with two or more
+    layers, also layer 0's previous-token head (highest previous-token score) and every layer-0
+    head's single-head mean-ablation loss."""
     tokens = repeated_tokens(batch, period, d_vocab, torch.Generator().manual_seed(EVAL_SEED))
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
-    last = model.cfg.n_layers - 1
-    return {
-        "period": period,
-        "first_half_loss": float(first_half_loss(logits, tokens, period)),
-        "second_half_loss": float(second_half_loss(logits, tokens, period)),
-        "max_induction_score_last_layer": float(induction_scores(cache["pattern", last], period).max()),
-        "ln_vocab": math.log(d_vocab),
-    }
+        last = model.cfg.n_layers - 1
+        reached = {
+            "period": period,
+            "first_half_loss": float(first_half_loss(logits, tokens, period)),
+            "second_half_loss": float(second_half_loss(logits, tokens, period)),
+            "max_induction_score_last_layer": float(induction_scores(cache["pattern", last], period).max()),
+            "ln_vocab": math.log(d_vocab),
+        }
+        if model.cfg.n_layers > 1:
+            prev = prev_token_scores(cache["pattern", 0])
+            reached["prev_token_head"] = int(prev.argmax())
+            reached["max_prev_token_score_layer0"] = float(prev.max())
+            reached |= layer0_ablations(model, tokens, period)
+    return reached
 
 
 def train(cfg: TrainConfig) -> tuple[HookedTransformer, dict]:
