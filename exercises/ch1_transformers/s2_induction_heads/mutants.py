@@ -91,6 +91,35 @@ def ablation_whole_sequence(model, tokens, period, layer):
     return t.stack(losses).detach()
 
 
+@mutant("prev_token_head_ablation", "takes the head with the lowest previous-token score")
+def prev_head_argmin(model, tokens, period):
+    _, cache = model.run_with_cache(tokens)
+    head = int(ref.prev_token_score(cache["pattern", 0]).argmin())
+    losses = ref.ablation_losses(model, tokens, period, 0)
+    return head, losses[head].item(), t.cat([losses[:head], losses[head + 1 :]]).max().item()
+
+
+@mutant("prev_token_head_ablation", "ablates the heads of layer 1 instead of layer 0")
+def prev_head_wrong_layer(model, tokens, period):
+    head, _, _ = ref.prev_token_head_ablation(model, tokens, period)
+    losses = ref.ablation_losses(model, tokens, period, 1)
+    return head, losses[head].item(), t.cat([losses[:head], losses[head + 1 :]]).max().item()
+
+
+@mutant("prev_token_head_ablation", "reports the loss over the whole sequence, not the second half")
+def prev_head_whole_sequence(model, tokens, period):
+    head, _, _ = ref.prev_token_head_ablation(model, tokens, period)
+    losses = [
+        model.run_with_hooks(
+            tokens,
+            return_type="loss",
+            fwd_hooks=[("blocks.0.attn.hook_z", functools.partial(ref.mean_ablate_head, head=h))],
+        ).item()
+        for h in range(model.cfg.n_heads)
+    ]
+    return head, losses[head], max(x for h, x in enumerate(losses) if h != head)
+
+
 @mutant("composition_score", "forgets to normalise")
 def composition_unnormalised(W_A, W_B):
     return t.linalg.matrix_norm(W_A @ W_B).item()

@@ -73,13 +73,25 @@ def ablation_losses(model: HookedTransformer, tokens: Tensor, period: int, layer
     return t.stack(losses).detach()
 
 
-# Exercise 1.2.7: Composition score
+# Exercise 1.2.7: Find the previous-token head and ablate it
+def prev_token_head_ablation(model: HookedTransformer, tokens: Tensor, period: int) -> tuple[int, float, float]:
+    """Find layer 0's previous-token head (highest prev_token_score) and test it by mean ablation.
+    Returns (head, second-half loss with that head ablated, the highest second-half loss with any
+    one *other* layer-0 head ablated instead)."""
+    _, cache = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_pattern")
+    head = int(prev_token_score(cache["pattern", 0]).argmax())
+    losses = ablation_losses(model, tokens, period, 0)
+    others = t.cat([losses[:head], losses[head + 1 :]])
+    return head, losses[head].item(), others.max().item()
+
+
+# Exercise 1.2.8: Composition score
 def composition_score(W_A: Tensor, W_B: Tensor) -> float:
     """W_A (d, e), W_B (e, f) -> ||W_A W_B||_F / (||W_A||_F ||W_B||_F)."""
     return (t.linalg.matrix_norm(W_A @ W_B) / (t.linalg.matrix_norm(W_A) * t.linalg.matrix_norm(W_B))).item()
 
 
-# Exercise 1.2.8: K-composition between layers 0 and 1
+# Exercise 1.2.9: K-composition between layers 0 and 1
 def k_composition_scores(model: HookedTransformer) -> Tensor:
     """(n_heads, n_heads): entry [i, j] is the composition score of layer-0 head i's W_OV with
     layer-1 head j's W_QK transposed (layer 0 writing into layer 1's keys)."""

@@ -199,6 +199,59 @@ def test_ablation_losses(ablation_losses) -> None:
 
 
 @learner_test
+def test_prev_token_head_ablation(prev_token_head_ablation) -> None:
+    model, tokens = _organism(), _tokens(batch=16)
+    out = prev_token_head_ablation(model, tokens, HELD_OUT_PERIOD)
+    check(
+        isinstance(out, tuple) and len(out) == 3,
+        f"prev_token_head_ablation returned {type(out).__name__}; return a tuple (head, ablated loss, other loss)",
+    )
+    head, without_prev, without_other = out
+    want_head, want_prev, want_other = ref.prev_token_head_ablation(model, tokens, HELD_OUT_PERIOD)
+    with t.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    lowest = int(ref.prev_token_score(cache["pattern", 0]).argmin())
+    check(
+        int(head) != lowest or lowest == want_head,
+        f"you chose L0H{int(head)}, the head with the *lowest* previous-token score; take the argmax",
+    )
+    check(
+        int(head) == want_head,
+        f"you chose L0H{int(head)}; the layer-0 head with the highest previous-token score is L0H{want_head}",
+    )
+    in_layer1 = ref.ablation_losses(model, tokens, HELD_OUT_PERIOD, 1)
+    with t.no_grad():
+        whole = t.stack(
+            [
+                model.run_with_hooks(
+                    tokens,
+                    return_type="loss",
+                    fwd_hooks=[("blocks.0.attn.hook_z", functools.partial(ref.mean_ablate_head, head=h))],
+                )
+                for h in range(model.cfg.n_heads)
+            ]
+        )
+    assert_close(
+        t.tensor([float(without_prev), float(without_other)]),
+        t.tensor([want_prev, want_other]),
+        "(second-half loss with the previous-token head ablated, highest with another layer-0 head ablated)",
+        atol=1e-3,
+        diagnose={
+            "you ablated heads in layer 1; the previous-token head is in layer 0": t.stack(
+                [in_layer1[want_head], t.cat([in_layer1[:want_head], in_layer1[want_head + 1 :]]).max()]
+            ),
+            "you measured the loss over the whole sequence; the circuit's job is the second half": t.stack(
+                [whole[want_head], t.cat([whole[:want_head], whole[want_head + 1 :]]).max()]
+            ),
+        },
+    )
+    check(
+        not model.hook_dict["blocks.0.attn.hook_z"].fwd_hooks,
+        "a hook is still attached after prev_token_head_ablation: use run_with_hooks so each run starts clean",
+    )
+
+
+@learner_test
 def test_composition_score(composition_score) -> None:
     @LEARNER_SETTINGS
     @given(seeds, st.integers(1, 6), st.integers(1, 6), st.integers(1, 6))
