@@ -1,4 +1,4 @@
-"""The full-config gpt2-small code of sections 1.1, 1.3 and 1.4, run offline on a tiny random
+"""The full-config gpt2-small code of sections 1.1-1.4, run offline on a tiny random
 "gpt2" in a local hub cache (conftest.py), through the real `from_pretrained` path; and the
 message a learner gets at the full config when gpt2 is neither cached nor downloadable."""
 
@@ -66,6 +66,17 @@ def test_1_1_parity_needs_the_unprocessed_weights(tiny_gpt2: TinyGPT2) -> None:
     folded = load_pretrained("gpt2", device="cpu")
     with pytest.raises(AssertionError, match="does not have"):
         s11.parity_gap(folded, folded.to_tokens("The cat sat."))
+
+
+def test_1_2_head_score_maps_on_gpt2(tiny_gpt2: TinyGPT2) -> None:
+    from exercises.ch1_transformers.s2_induction_heads import solutions as s12
+
+    gpt2 = load_pretrained("gpt2", device="cpu")
+    prev, induction = s12.head_score_maps(gpt2)
+    for scores in (prev, induction):
+        assert scores.shape == (2, 4) and scores.dtype == torch.float32
+        assert ((scores >= 0) & (scores <= 1)).all(), "scores are attention probabilities"
+    assert not torch.equal(prev, induction)
 
 
 def test_1_3_head_patching_on_gpt2(tiny_gpt2: TinyGPT2) -> None:

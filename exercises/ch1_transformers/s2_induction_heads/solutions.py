@@ -13,7 +13,7 @@ from torch import Tensor
 from transformer_lens import HookedTransformer
 from transformer_lens.hook_points import HookPoint
 
-from exercises.ch1_transformers.common import second_half_loss
+from exercises.ch1_transformers.common import repeated_tokens, second_half_loss
 
 
 # Exercise 1.2.1: Previous-token score
@@ -103,3 +103,15 @@ def k_composition_scores(model: HookedTransformer) -> Tensor:
             W_QK = model.W_Q[1, j] @ model.W_K[1, j].T
             out[i, j] = composition_score(W_OV, W_QK.T)
     return out
+
+
+def head_score_maps(model: HookedTransformer, period: int = 50, batch: int = 8) -> tuple[Tensor, Tensor]:
+    """(n_layers, n_heads) previous-token and induction scores of any model, on repeated random tokens."""
+    tokens = repeated_tokens(batch, period, model.cfg.d_vocab, t.Generator().manual_seed(0)).to(model.cfg.device)
+    with t.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_pattern"))
+    layers = range(model.cfg.n_layers)
+    return (
+        t.stack([prev_token_score(cache["pattern", layer]) for layer in layers]).cpu(),
+        t.stack([induction_score(cache["pattern", layer], period) for layer in layers]).cpu(),
+    )
