@@ -15,8 +15,11 @@ checkpoint fails loudly instead of producing subtly wrong results in an exercise
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -87,4 +90,39 @@ def save(
     return path
 
 
-__all__ = ["ChecksumMismatch", "folder", "load", "metrics", "model_config", "read_json", "save", "sha256"]
+def train_and_save(
+    name: str,
+    cfg: Any,
+    train: Callable[[Any], HookedTransformer],
+    evaluate: Callable[[HookedTransformer, Any], dict[str, Any]],
+    model_kwargs: dict[str, Any],
+    doc: str | None,
+) -> None:
+    """The command line of the one-thread organisms' `train.py`: train, evaluate, save.
+
+    `--check` retrains and prints the metrics without writing anything, to confirm that the
+    committed checkpoint is what its script and seed produce.
+    """
+    torch.set_num_threads(1)  # deterministic, and fast enough at these sizes
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="retrain and print metrics without writing files")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    model = train(cfg)
+    reached = {**evaluate(model, cfg), "train_seconds": round(time.perf_counter() - start, 1)}
+    print(json.dumps(reached))
+    if not args.check:
+        print(f"saved {save(name, model, model_kwargs, cfg, reached)}")
+
+
+__all__ = [
+    "ChecksumMismatch",
+    "folder",
+    "load",
+    "metrics",
+    "model_config",
+    "read_json",
+    "save",
+    "sha256",
+    "train_and_save",
+]

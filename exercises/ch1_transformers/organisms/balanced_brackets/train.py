@@ -26,10 +26,7 @@ tests/chapter1/test_ch1_b_organisms.py reproduces it from the committed weights.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -175,19 +172,5 @@ def train(cfg: TrainConfig) -> HookedTransformer:
     return model.eval()
 
 
-def main() -> None:
-    t.set_num_threads(1)  # deterministic and fast enough at this size
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="retrain and print metrics without writing files")
-    args = parser.parse_args()
-    cfg = TrainConfig()
-    start = time.perf_counter()
-    model = train(cfg)
-    reached = {**evaluate(model, cfg), "train_seconds": round(time.perf_counter() - start, 1)}
-    print(json.dumps(reached))
-    if not args.check:
-        print(f"saved {organisms.save(NAME, model, model_kwargs(), cfg, reached)}")
-
-
 if __name__ == "__main__":
-    main()
+    organisms.train_and_save(NAME, TrainConfig(), train, evaluate, model_kwargs(), __doc__)
