@@ -96,9 +96,9 @@ def _compare_worker(
     x = torch.randn(batch, cfg.d_in, device=device)  # type: ignore[attr-defined]
     y = torch.randn(batch, cfg.d_out, device=device)  # type: ignore[attr-defined]
     times: list[list[float]] = [[], []]
-    for warm_up in runs:
+    for wrapped, optimizer, run_step in runs:  # warm-up: connections, allocations, DDP's bucket rebuild
         for _ in range(2):
-            warm_up[2](warm_up[0], warm_up[1], x, y, batch * world_size)
+            run_step(wrapped, optimizer, x, y, batch * world_size)
     for block in range(blocks):
         order = (0, 1) if block % 2 == 0 else (1, 0)  # alternate who goes first, so drift hits both
         for which in order:
