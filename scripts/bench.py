@@ -16,14 +16,16 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_area_benchmarks(only: str | None, quick: bool) -> list[tuple[str, int]]:
+def run_area_benchmarks(only: str | None, quick: bool, notebooks_after: bool) -> list[tuple[str, int]]:
+    from exercises.framework.notebook_timing import SKIP_ENV
+
+    # When every notebook is timed afterwards, the chapter benchmarks leave theirs to that run.
+    env = {**os.environ, SKIP_ENV: "1"} if notebooks_after else None
     outcomes = []
     for script in sorted((ROOT / "scripts").glob("bench_*.py")):
         area = script.stem.removeprefix("bench_")
@@ -31,37 +33,33 @@ def run_area_benchmarks(only: str | None, quick: bool) -> list[tuple[str, int]]:
             continue
         print(f"\n=== {area} ({script.relative_to(ROOT)}) ===", flush=True)
         args = [sys.executable, str(script), *(["--quick"] if quick else [])]
-        outcomes.append((area, subprocess.run(args, cwd=ROOT).returncode))
+        outcomes.append((area, subprocess.run(args, cwd=ROOT, env=env).returncode))
     return outcomes
 
 
 def time_notebooks(sections: list[str] | None, size: str) -> list[dict]:
-    from nbclient import NotebookClient
+    from exercises.framework.notebook_timing import time_notebook
+    from exercises.framework.registry import section_ids
 
-    from exercises.framework import generate
-    from exercises.framework.registry import all_sections
-
-    os.environ["ARENA_CONFIG"] = size
-    os.environ.setdefault("MPLBACKEND", "Agg")
     rows = []
     print(f"\n=== notebooks at the {size} config (solutions filled in) ===", flush=True)
     print(f"{'section':<8} {'budget min':>10} {'measured min':>13}  verdict", flush=True)
-    for section in all_sections():
-        if sections and section.id not in sections:
+    for section in section_ids():
+        if sections and section not in sections:
             continue
-        budget = section.meta.manifest.cpu_minutes_default  # the manifest states CPU minutes at default
-        nb = generate.instructor_notebook(section)
-        start = time.perf_counter()
-        error = ""
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
-            except Exception as exc:
-                error = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        minutes = (time.perf_counter() - start) / 60
-        verdict = f"ERROR {error}" if error else ("within budget" if minutes <= budget else "OVER BUDGET")
-        print(f"{section.id:<8} {budget:>10.1f} {minutes:>13.2f}  {verdict}", flush=True)
-        rows.append({"section": section.id, "budget_minutes": budget, "minutes": round(minutes, 3), "error": error})
+        timing = time_notebook(section, size)
+        verdict = (
+            f"ERROR {timing.error}" if timing.error else ("within budget" if timing.within_budget else "OVER BUDGET")
+        )
+        print(f"{section:<8} {timing.budget_minutes:>10.1f} {timing.minutes:>13.2f}  {verdict}", flush=True)
+        rows.append(
+            {
+                "section": section,
+                "budget_minutes": timing.budget_minutes,
+                "minutes": round(timing.minutes, 3),
+                "error": timing.error,
+            }
+        )
     out = ROOT / ".bench" / "notebooks.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
@@ -77,7 +75,8 @@ def main() -> int:
     args = parser.parse_args()
     failed = []
     if args.only != "notebooks":
-        failed += [area for area, rc in run_area_benchmarks(args.only, args.quick) if rc != 0]
+        notebooks_after = args.only is None
+        failed += [area for area, rc in run_area_benchmarks(args.only, args.quick, notebooks_after) if rc != 0]
     if args.only in (None, "notebooks"):
         failed += [f"notebook {r['section']}" for r in time_notebooks(args.sections, args.config) if r["error"]]
     if failed:

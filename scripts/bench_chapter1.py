@@ -31,6 +31,7 @@ from transformer_lens import HookedTransformer
 
 from exercises.ch1_transformers import organisms
 from exercises.ch1_transformers.common import TransformerConfig
+from exercises.framework.notebook_timing import left_to_make_bench, time_notebook
 
 SECTIONS = ["1.1", "1.2", "1.3"]
 
@@ -143,26 +144,13 @@ def organism_criteria(retrain: bool) -> None:
 
 
 def notebook_minutes(size: str) -> None:
-    from nbclient import NotebookClient
-
-    from exercises.framework import generate
-    from exercises.framework.registry import get_section
-
-    os.environ["ARENA_CONFIG"] = size
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    if left_to_make_bench():
+        return
     for sid in SECTIONS:
-        section = get_section(sid)
-        nb = generate.instructor_notebook(section)
-        start = time.perf_counter()
-        try:
-            NotebookClient(nb, timeout=1800, kernel_name="python3").execute()
-            status = "ran"
-        except Exception as exc:  # a benchmark reports, it does not stop at the first failure
-            status = f"FAILED ({type(exc).__name__})"
-        minutes = (time.perf_counter() - start) / 60
-        stated = section.meta.manifest.cpu_minutes_default
-        goal = f"manifest {stated} min" if size == "default" else "smoke goal 0.5 min"
-        print(f"[notebook] {sid} at {size}: {status} in {minutes:.2f} min ({goal})")
+        timing = time_notebook(sid, size, timeout_s=1800)
+        status = f"FAILED ({timing.error})" if timing.error else "ran"
+        goal = f"manifest {timing.budget_minutes} min" if size == "default" else "smoke goal 0.5 min"
+        print(f"[notebook] {sid} at {size}: {status} in {timing.minutes:.2f} min ({goal})")
 
 
 def main() -> None:

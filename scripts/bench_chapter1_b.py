@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +30,7 @@ from exercises.ch1_transformers.organisms.balanced_brackets import train as bala
 from exercises.ch1_transformers.organisms.modular_addition import train as modular_addition
 from exercises.ch1_transformers.organisms.mood_stories import train as mood_stories
 from exercises.ch1_transformers.organisms.sorting import train as sorting
+from exercises.framework.notebook_timing import left_to_make_bench, time_notebook
 
 # organism -> (its training module, the metric the sections rely on, its floor)
 ORGANISMS: dict[str, tuple[ModuleType, str, float]] = {
@@ -60,32 +60,20 @@ def bench_organisms(retrain: bool) -> None:
 
 
 def bench_notebooks(size: str) -> None:
-    from nbclient import NotebookClient
-
-    from exercises.framework import generate
-    from exercises.framework.registry import get_section
-
-    os.environ["ARENA_CONFIG"] = size
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    if left_to_make_bench():
+        return
     print(f"=== notebooks at the {size} config ===", flush=True)
     for ident in SECTIONS:
-        section = get_section(ident)
-        nb = generate.instructor_notebook(section)
-        start = time.perf_counter()
-        error = ""
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
-            except Exception as exc:
-                error = (str(exc).splitlines() or [type(exc).__name__])[0][:100]
-        minutes = (time.perf_counter() - start) / 60
-        budget = section.meta.manifest.cpu_minutes_default
+        timing = time_notebook(ident, size)
         verdict = (
-            f"ERROR {error}"
-            if error
-            else ("within budget" if minutes <= budget or size != "default" else "OVER BUDGET")
+            f"ERROR {timing.error}"
+            if timing.error
+            else ("within budget" if timing.within_budget or size != "default" else "OVER BUDGET")
         )
-        print(f"{ident}: {minutes:.2f} min (manifest: {budget} min at default) {verdict}", flush=True)
+        print(
+            f"{ident}: {timing.minutes:.2f} min (manifest: {timing.budget_minutes} min at default) {verdict}",
+            flush=True,
+        )
 
 
 def main() -> int:

@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from exercises.framework.notebook_timing import left_to_make_bench, time_notebook
+
 SOLVED = 475.0
 PPO_BUDGET = 200_000
 DQN_BUDGET = 300_000
@@ -106,27 +108,15 @@ def bench_rlhf(seeds: list[int]) -> None:
 
 def bench_notebooks() -> None:
     """Execute each chapter 2 instructor notebook at the default config and compare with its manifest."""
-    import nbclient
+    from exercises.framework.registry import section_ids
 
-    from exercises.framework import generate
-    from exercises.framework.registry import get_section, section_ids
-
-    os.environ["ARENA_CONFIG"] = "default"
-    os.environ["MPLBACKEND"] = "Agg"
     for sid in (s for s in section_ids() if s.startswith("2.")):
-        section = get_section(sid)
-        nb = generate.instructor_notebook(section)
-        start = time.perf_counter()
-        error = ""
-        try:
-            nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3").execute()
-        except Exception as exc:  # a measurement: report and continue
-            error = f"  ERROR: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        minutes = (time.perf_counter() - start) / 60
-        stated = section.meta.manifest.cpu_minutes_default
-        verdict = "within" if minutes <= stated else "OVER"
+        timing = time_notebook(sid, "default", timeout_s=1800)
+        error = f"  ERROR: {timing.error}" if timing.error else ""
+        verdict = "within" if timing.minutes <= timing.budget_minutes else "OVER"
         print(
-            f"  notebook {sid}: {minutes:5.1f} min at default (manifest {stated:g} min, {verdict}){error}", flush=True
+            f"  notebook {sid}: {timing.minutes:5.1f} min at default (manifest {timing.budget_minutes:g} min, {verdict}){error}",
+            flush=True,
         )
 
 
@@ -156,7 +146,7 @@ def main() -> None:
         )
     if "rlhf" in parts:
         bench_rlhf(seeds)
-    if "notebooks" in parts:
+    if "notebooks" in parts and not left_to_make_bench():
         print("notebooks at ARENA_CONFIG=default", flush=True)
         bench_notebooks()
 
