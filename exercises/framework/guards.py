@@ -14,6 +14,8 @@ switches each on in a learner test:
     assert_repeatable(lambda: f(x), "f(x)")          # (c) the same inputs give the same answer twice
     assert_calls_match(mine, twin, "step()", calls=3)  # (c) the stated accumulation, call by call
     assert_layouts(f, x, oracle=g, what="f(x)")      # (d) float64 and non-contiguous inputs
+    with corner("warmup=0 (no warmup)"):             # (d) a corner the statement promises
+        warmup_cosine(0, 0, 10, 1.0)
     assert_backward_matches(layer, twin, x, "Linear(3, 2)")  # gradients, not only outputs
 """
 
@@ -143,6 +145,29 @@ def _verdict(seen: _Seen) -> str | None:
     return None
 
 
+def _containers(value: Any, path: str) -> Iterator[tuple[str, Any, list[Any]]]:
+    """Every list and dict handed over, with a shallow copy of its items: popping, sorting or
+    assigning into a caller's list is a side effect too."""
+    if isinstance(value, Mapping) and not isinstance(value, nn.Module):
+        yield path, value, list(value.items())
+        for key, item in value.items():
+            yield from _containers(item, f"{path}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        if isinstance(value, list):
+            yield path, value, list(value)
+        for i, item in enumerate(value):
+            yield from _containers(item, f"{path}[{i}]")
+
+
+def _same_items(now: list[Any], before: list[Any]) -> bool:
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):  # dict items
+            return all(same(x, y) for x, y in zip(a, b))
+        return a is b or (not isinstance(a, Tensor) and not isinstance(b, Tensor) and a == b)
+
+    return len(now) == len(before) and all(same(a, b) for a, b in zip(now, before))
+
+
 class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
     """Fail if the call inside the block changes what it was handed.
 
@@ -159,8 +184,10 @@ class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
     def __init__(self, what: str = "", /, *, grads_of: Iterable[Tensor] | None = None, **named: Any) -> None:
         self.what = what
         self.watched: list[_Seen] = []
+        self.containers: list[tuple[str, Any, list[Any]]] = []
         for name, value in named.items():
             self.watched.extend(_watch(value, name))
+            self.containers.extend(_containers(value, name))
         if grads_of is not None:
             self.watched.extend(_watch_grads(grads_of))
 
@@ -172,16 +199,55 @@ class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
     ) -> None:
         if exc_type is not None:
             return
-        for seen in self.watched:
-            problem = _verdict(seen)
-            if problem:
-                fail(f"{self.what}: {problem}" if self.what else problem[0].upper() + problem[1:])
+        problems = [p for p in map(_verdict, self.watched) if p]
+        for path, container, before in self.containers:
+            now = list(container.items()) if isinstance(container, Mapping) else list(container)
+            if not _same_items(now, before):
+                kind = type(container).__name__
+                problems.append(
+                    f"you changed the {kind} `{path}` in place (it held {_short(before)}, now {_short(now)}). "
+                    "Do not append to, pop from, sort or assign into a container you were handed; build a new one."
+                )
+        if problems:
+            problem = problems[0]
+            fail(f"{self.what}: {problem}" if self.what else problem[0].upper() + problem[1:])
+
+
+def _short(items: list[Any]) -> str:
+    text = repr(items)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def requiring_grad(x: Tensor) -> Tensor:
     """A copy of `x` that records autograd history, as an activation inside a network does. Feed it
     to a module before `assert_no_history`: with plain inputs no history can show."""
     return x.detach().clone().requires_grad_(True)
+
+
+class corner:  # noqa: N801 - used as `with corner(...)`, like a function
+    """Name the corner of the statement's domain that the block exercises: an error the learner's
+    code raises there becomes a failure that says which promised case it cannot handle.
+
+        with corner("warmup=0 (no warmup: the cosine starts at step 0)"):
+            values = [warmup_cosine(s, 0, 10, 1.0) for s in range(12)]
+    """
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def __enter__(self) -> corner:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, ExerciseFailure | NotImplementedError) or not isinstance(exc, Exception):
+            return
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        fail(
+            f"{self.description}: your code raised {type(exc).__name__} ({first_line}). The statement covers "
+            "this case too."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,26 +383,29 @@ def assert_calls_match(
     calls: int = 2,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    result: str = "the result",
     describe: Callable[[int], str] | None = None,
+    advice: Callable[[int], str] | None = None,
 ) -> None:
     """Call `mine` and its trusted `twin` in turn, `calls` times; each pair of results must agree.
 
     For stateful code whose statement says what a repeated call does (an optimiser's step, a
     BatchNorm's running statistics, a cache): the first call agreeing and a later one not points
-    at what is carried between calls. `describe(i)` says what call `i` (1-based) did differently.
+    at what is carried between calls. `result` names what the callables return ("the
+    parameters"), `describe(i)` names call `i` (1-based; "step 3 of 100") and `advice(i)` adds
+    what was special about it.
     """
     for i in range(1, calls + 1):
         got, want = mine(), twin()
-        problem = _mismatch(got, want, "the result", atol, rtol)
+        problem = _mismatch(got, want, result, atol, rtol)
         if problem:
-            note = (
-                f"The first {i - 1} call(s) agree, so look at what is carried from one call to the next: running "
-                "statistics, step counters, momentum, a cache, or an input that an earlier call changed."
-                if i > 1
-                else ""
-            )
-            extra = f" ({describe(i)})" if describe else ""
-            fail(f"{what}, call {i} of {calls}{extra}: {problem}. {note}".rstrip())
+            message = f"{what}, {describe(i) if describe else f'call {i} of {calls}'}: {problem.rstrip('.')}."
+            if i > 1:
+                message += (
+                    " The earlier calls agree, so look at what is carried from one call to the next: running "
+                    "statistics, step counters, momentum, a cache, or an input that an earlier call changed."
+                )
+            fail(f"{message} {advice(i)}" if advice else message)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from exercises.framework.guards import (
     assert_layouts,
     assert_no_history,
     assert_repeatable,
+    corner,
     noncontiguous,
     requiring_grad,
     unchanged,
@@ -180,8 +181,9 @@ def test_calls_match_reports_the_first_call_that_diverges() -> None:
         count[0] += 1
         return float(count[0])
 
-    with pytest.raises(ExerciseFailure, match=r"step\(\), call 2 of 3 \(a repeated step\).*first 1 call\(s\) agree"):
-        assert_calls_match(drifting, lambda: 1.0, "step()", calls=3, describe=lambda i: "a repeated step")
+    message = r"step\(\), call 2 of 3: the result is 2.0, expected 1.0. The earlier calls agree.* A repeated step."
+    with pytest.raises(ExerciseFailure, match=message):
+        assert_calls_match(drifting, lambda: 1.0, "step()", calls=3, advice=lambda i: "A repeated step.")
 
 
 # (d) layouts -----------------------------------------------------------------------------------
@@ -257,3 +259,20 @@ def test_backward_matches_names_a_detached_statistic() -> None:
 class _NoGrad(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(x.detach().numpy().clip(0))
+
+
+def test_unchanged_names_a_list_changed_in_place() -> None:
+    axes = {"lr": [3, 1, 2]}
+    message = r"changed the list `axes\['lr'\]` in place \(it held \[3, 1, 2\], now \[1, 2, 3\]\)"
+    with pytest.raises(ExerciseFailure, match=message), unchanged(axes=axes):
+        axes["lr"].sort()
+    with unchanged(axes=axes):
+        _ = sorted(axes["lr"])
+
+
+def test_corner_names_the_case_the_learners_code_cannot_handle() -> None:
+    message = r"warmup=0: your code raised ZeroDivisionError.*covers this case"
+    with pytest.raises(ExerciseFailure, match=message), corner("warmup=0"):
+        _ = 1 / 0
+    with pytest.raises(NotImplementedError), corner("stub"):
+        raise NotImplementedError
