@@ -171,8 +171,8 @@ def _same_items(now: list[Any], before: list[Any]) -> bool:
 class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
     """Fail if the call inside the block changes what it was handed.
 
-    `named` values may be tensors, modules (parameters, buffers and their `.grad`) or lists,
-    tuples and dicts of them; the keyword is the name the message uses. `grads_of` watches only
+    `named` values may be tensors, modules (parameters, buffers, their `.grad`, and train/eval
+    mode) or lists, tuples and dicts of them; the keyword is the name the message uses. `grads_of` watches only
     the `.grad` of each parameter: an optimiser's step() updates the parameters in place (the
     statement says so) but must leave their gradients alone. Nothing is checked when the block
     raises: that error is the one to report.
@@ -185,6 +185,7 @@ class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
         self.what = what
         self.watched: list[_Seen] = []
         self.containers: list[tuple[str, Any, list[Any]]] = []
+        self.modes = [(name, m, m.training) for name, m in named.items() if isinstance(m, nn.Module)]
         for name, value in named.items():
             self.watched.extend(_watch(value, name))
             self.containers.extend(_containers(value, name))
@@ -200,6 +201,12 @@ class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
         if exc_type is not None:
             return
         problems = [p for p in map(_verdict, self.watched) if p]
+        for path, module, training in self.modes:
+            if module.training != training:
+                problems.append(
+                    f"you switched `{path}` to {'train' if module.training else 'eval'} mode and left it there. "
+                    "Leave the caller's module in the mode it was handed over in."
+                )
         for path, container, before in self.containers:
             now = list(container.items()) if isinstance(container, Mapping) else list(container)
             if not _same_items(now, before):
@@ -219,8 +226,14 @@ def _short(items: list[Any]) -> str:
 
 
 def requiring_grad(x: Tensor) -> Tensor:
-    """A copy of `x` that records autograd history, as an activation inside a network does. Feed it
-    to a module before `assert_no_history`: with plain inputs no history can show."""
+    """A copy of `x` that records autograd history, as an activation inside a network does (the
+    output of an earlier layer, not a leaf). Feed it to a module before `assert_no_history`: with
+    plain inputs no history can show. In-place changes to it are allowed by autograd, so they
+    show up in `unchanged` as the side effects they are, not as an autograd error."""
+    return x.detach().clone().requires_grad_(True) * 1
+
+
+def _leaf(x: Tensor) -> Tensor:
     return x.detach().clone().requires_grad_(True)
 
 
@@ -517,7 +530,7 @@ def assert_backward_matches(
     A detach or a `no_grad` in the wrong place (batch statistics computed without gradients, a
     numpy round trip) gives the right outputs and a wrong gradient, which training then follows.
     """
-    x_mine, x_twin = requiring_grad(x), requiring_grad(x)
+    x_mine, x_twin = _leaf(x), _leaf(x)
     out_mine, out_twin = mine(x_mine), twin(x_twin)
     if not isinstance(out_mine, Tensor) or not out_mine.requires_grad:
         fail(

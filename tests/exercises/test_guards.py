@@ -81,6 +81,8 @@ def test_unchanged_watches_a_modules_parameters_buffers_and_grads() -> None:
         model(torch.randn(4, 2))  # train mode updates the running statistics
     with pytest.raises(ExerciseFailure, match=r"`model.0.weight.grad`"), unchanged(model=model):
         model(torch.randn(4, 2)).sum().backward()
+    with pytest.raises(ExerciseFailure, match=r"switched `model` to eval mode"), unchanged(model=model):
+        model.eval()
 
 
 def test_unchanged_ignores_equal_values_and_reports_shape_changes_and_flags() -> None:
