@@ -369,6 +369,39 @@ class BNStatsNoGrad(ref.BatchNorm2d):
         return x_hat * self.weight.view(shape) + self.bias.view(shape)
 
 
+@mutant("BatchNorm2d", "leaves epsilon out in eval mode (running variances near 1 hide it)", kind=HIDDEN_TERM)
+class BNEvalNoEps(ref.BatchNorm2d):
+    def forward(self, x):
+        if self.training:
+            return super().forward(x)
+        shape = (1, -1, 1, 1)
+        x_hat = (x - self.running_mean.view(shape)) / t.sqrt(self.running_var.view(shape))
+        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("BatchNorm2d", "adds epsilon to the batch variance it also stores in running_var", kind=HIDDEN_TERM)
+class BNEpsInRunningVar(ref.BatchNorm2d):
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False) + self.eps
+        n = x.numel() // x.shape[1]
+        with t.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+            self.num_batches_tracked += 1
+        shape = (1, -1, 1, 1)
+        return (x - mean.view(shape)) / var.view(shape).sqrt() * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("ResidualBlock", "projects only when the channels change, not when the stride is 2", kind=DOMAIN_CORNER)
+class BlockProjectOnChannelsOnly(ref.ResidualBlock):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__(in_channels, out_channels, stride)
+        if in_channels == out_channels:
+            self.right = ref.Sequential()
+
+
 @mutant("ResidualBlock", "adds the shortcut of x.detach() (no gradient through the shortcut)", kind=HIDDEN_TERM)
 class BlockDetachedShortcut(ref.ResidualBlock):
     def forward(self, x):

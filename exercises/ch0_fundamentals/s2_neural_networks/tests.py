@@ -336,15 +336,17 @@ def test_batchnorm2d(BatchNorm2d) -> None:
     )
     assert_close(bn.running_var, t.ones(3), "a fresh BatchNorm2d's running_var (starts at ones)")
 
+    # eps 0.1 besides the default 1e-5: at 1e-5, epsilon added in the wrong place (outside the square
+    # root, or into the batch variance used for running_var) changes nothing above the tolerance.
     @SETTINGS
-    @given(seeds, st.integers(1, 4), st.sampled_from([0.1, 0.3]))
-    def prop(seed: int, c: int, momentum: float) -> None:
-        bn = BatchNorm2d(c, momentum=momentum)
+    @given(seeds, st.integers(1, 4), st.sampled_from([0.1, 0.3]), st.sampled_from([1e-5, 0.1]))
+    def prop(seed: int, c: int, momentum: float, eps: float) -> None:
+        bn = BatchNorm2d(c, eps=eps, momentum=momentum)
         with t.no_grad():
             bn.weight.copy_(_randn(seed, c))
             bn.bias.copy_(_randn(seed + 1, c))
-        twin = _load_into(nn.BatchNorm2d(c, momentum=momentum), bn, f"BatchNorm2d({c})")
-        what = f"BatchNorm2d({c}, momentum={momentum})"
+        twin = _load_into(nn.BatchNorm2d(c, eps=eps, momentum=momentum), bn, f"BatchNorm2d({c})")
+        what = f"BatchNorm2d({c}, eps={eps}, momentum={momentum})"
         for step, x in enumerate(_bn_batches(seed, c, 3)):
             # As inside a network, the input records gradients: statistics stored without no_grad would
             # then carry its graph.
@@ -394,6 +396,18 @@ def test_batchnorm2d(BatchNorm2d) -> None:
             bn.weight.copy_(_randn(11, c) + 1)
             bn.bias.copy_(_randn(12, c))
         return bn, _load_into(nn.BatchNorm2d(c, momentum=0.3), bn, f"BatchNorm2d({c})")
+
+    # Eval mode with a channel whose running variance is tiny (1e-4, as after training on a nearly
+    # constant channel): there epsilon changes the output by 5%, so leaving it out cannot pass.
+    bn, twin = fresh(3)
+    with t.no_grad():
+        bn.running_mean.copy_(t.tensor([0.5, -1.0, 2.0]))
+        bn.running_var.copy_(t.tensor([1e-4, 0.5, 3.0]))
+    twin = _load_into(twin, bn, "BatchNorm2d(3)")
+    bn.eval()
+    twin.eval()
+    x = _randn(14, 2, 3, 2, 2) * 0.01 + 0.5
+    assert_close(bn(x), twin(x), "BatchNorm2d(3) in eval mode with running_var [1e-4, 0.5, 3.0]", atol=1e-4)
 
     x = _randn(13, 4, 2, 3, 2) * 2 + 1
     # The gradient flows through the batch mean and variance too, not only through x itself.
@@ -502,7 +516,9 @@ def test_residualblock(ResidualBlock) -> None:
         block = ResidualBlock(c_in, c_out, stride)
         x = _randn(c_in + stride, 3, c_in, 5, 5)
         what = f"ResidualBlock({c_in}, {c_out}, stride={stride})"
-        out = block(x)
+        shortcut = "the projection" if stride != 1 or c_in != c_out else "the identity"
+        with corner(f"{what} on x {tuple(x.shape)}, whose shortcut must be {shortcut}"):
+            out = block(x)
         assert_shape(out, (3, c_out, 3 if stride == 2 else 5, 3 if stride == 2 else 5), f"{what} on x {tuple(x.shape)}")
         check(bool(out.min() >= 0), f"{what} has negative outputs: the block ends with a ReLU after the addition.")
         _compare_with_twin(block, _TorchResidualBlock(c_in, c_out, stride), x, what)
