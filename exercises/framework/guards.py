@@ -21,6 +21,7 @@ switches each on in a learner test:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -295,6 +296,9 @@ def _state(value: Any, path: str, top: bool, seen: set[int]) -> Iterator[tuple[s
     elif isinstance(value, list | tuple | set):
         for i, item in enumerate(value):
             yield from _state(item, f"{path}[{i}]", False, seen)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):  # a learner's state record
+        for f in dataclasses.fields(value):
+            yield from _state(getattr(value, f.name), f"{path}.{f.name}", False, seen)
     elif top and hasattr(value, "__dict__"):  # an optimiser, a cache object: its own attributes only
         for key, item in vars(value).items():
             yield from _state(item, f"{path}.{key}", False, seen)

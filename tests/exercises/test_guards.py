@@ -3,6 +3,8 @@ message naming the side effect and the fix, and passes a right implementation.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -145,6 +147,16 @@ def test_no_history_walks_an_optimisers_attributes_and_returned_containers() -> 
 
     opt = Opt([_param()])
     with pytest.raises(ExerciseFailure, match=r"`Adam.m\[0\]` carries autograd history"):
+        assert_no_history(opt, "Adam")
+
+    @dataclasses.dataclass
+    class Moments:
+        m: torch.Tensor
+
+    opt.m = [Moments(torch.zeros(2, 3))]
+    assert_no_history(opt, "Adam")
+    opt.m = [Moments(_param() * 2)]
+    with pytest.raises(ExerciseFailure, match=r"`Adam.m\[0\].m` carries autograd history"):
         assert_no_history(opt, "Adam")
     with pytest.raises(ExerciseFailure, match=r"`cache\['k'\]` requires grad but is not a parameter"):
         assert_no_history({"k": torch.zeros(2, requires_grad=True)}, "cache")
