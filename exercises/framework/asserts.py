@@ -87,8 +87,8 @@ def assert_close(
     `diagnose` maps a description of a common mistake to the value that mistake produces; if
     the learner's output matches one, the message names it.
     """
-    got = _as_tensor(actual, what)
-    want = _as_tensor(expected, what)
+    got = _as_tensor(actual, what).detach()
+    want = _as_tensor(expected, what).detach()
     if got.shape != want.shape:
         assert_shape(got, want.shape, what)
     if _close(got, want, atol, rtol):
