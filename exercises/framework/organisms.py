@@ -82,7 +82,9 @@ class Organisms:
         expected = (path / CHECKSUM).read_text().split()[0]
         actual = sha256(path / WEIGHTS)
         if actual != expected:
-            raise ChecksumMismatch(f"{path / WEIGHTS}: sha256 {actual} differs from the recorded {expected}; retrain it")
+            raise ChecksumMismatch(
+                f"{path / WEIGHTS}: sha256 {actual} differs from the recorded {expected}; retrain it"
+            )
         return torch.load(path / WEIGHTS, map_location=device, weights_only=True)
 
     def load(self, name: str, device: str = "cpu") -> HookedTransformer:
@@ -108,7 +110,8 @@ class Organisms:
         state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
         torch.save(state, path / WEIGHTS)
         (path / CHECKSUM).write_text(f"{sha256(path / WEIGHTS)}  {WEIGHTS}\n")
-        train = asdict(train_config) if is_dataclass(train_config) else dict(train_config)
+        is_instance = is_dataclass(train_config) and not isinstance(train_config, type)
+        train = asdict(train_config) if is_instance else dict(train_config)
         config = {"model": dict(model_kwargs), "train": train, **(extra or {})}
         (path / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
         (path / METRICS).write_text(json.dumps(dict(reached), indent=2) + "\n")
