@@ -7,6 +7,7 @@ transformers' real loading code runs on it end to end; the numbers it produces m
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,15 @@ def _save_model(snapshot: Path, vocab_size: int) -> None:
     )  # fmt: skip
     torch.manual_seed(0)
     Qwen2ForCausalLM(config).save_pretrained(snapshot)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Toy models run fastest on one thread, and a shared 2-core machine thrashes with more."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

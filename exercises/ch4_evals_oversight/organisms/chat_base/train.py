@@ -19,17 +19,35 @@ may round differently, so the weights' bits may differ, never these properties.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from exercises.ch4_evals_oversight import organisms
 from exercises.ch4_evals_oversight.chat import corpus
 from exercises.ch4_evals_oversight.chat.model import ChatModel
-from exercises.ch4_evals_oversight.chat.train import Shape, TrainConfig, accuracy, correct, train_organism
+from exercises.ch4_evals_oversight.chat.train import Shape, TrainConfig, accuracy, correct, fit, train_organism
 
 NAME = "chat_base"
 SHAPE = Shape(n_layers=2, d_model=128, n_heads=4, d_mlp=512, n_ctx=96)
-MIXTURE = {"arithmetic": 0.4, "facts": 0.15, "multiple_choice": 0.25, "chain": 0.2}
-CONFIG = TrainConfig(seed=0, steps=3000, batch_size=16, seq_len=64, lr=1.5e-3)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Two phases. Multiple choice asks the organism to compare its own answer with four options,
+    which it starts to learn only once it can answer; after the first phase it still replies A
+    to everything, so a second phase with more multiple choice (and a lower rate) finishes it."""
+
+    first: TrainConfig = TrainConfig(seed=0, steps=3000, batch_size=16, seq_len=64, lr=1.5e-3)
+    first_mixture: dict[str, float] = field(
+        default_factory=lambda: {"arithmetic": 0.4, "facts": 0.15, "multiple_choice": 0.25, "chain": 0.2}
+    )
+    second: TrainConfig = TrainConfig(seed=1, steps=1500, batch_size=16, seq_len=64, lr=1e-3, warmup=50)
+    second_mixture: dict[str, float] = field(
+        default_factory=lambda: {"arithmetic": 0.2, "facts": 0.1, "multiple_choice": 0.5, "chain": 0.2}
+    )
+
+
+CONFIG = Recipe()
 EVAL_TRAIN_SAMPLE = 500  # train-split examples re-scored, to show memorisation vs generalisation
 TOLERANCES = {
     "arithmetic_test_accuracy": 0.08,
@@ -40,12 +58,21 @@ TOLERANCES = {
 }
 
 
-def train(cfg: TrainConfig) -> ChatModel:
-    sources = {family: corpus.examples(family, "train") for family in MIXTURE}
-    return train_organism(corpus.chapter_tokenizer(), sources, MIXTURE, cfg, SHAPE, NAME)
+def sources() -> dict[str, list[corpus.Example]]:
+    return {family: corpus.examples(family, "train") for family in ("arithmetic", "facts", "multiple_choice", "chain")}
 
 
-def evaluate(chat: ChatModel, cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: Recipe) -> ChatModel:
+    chat = train_organism(corpus.chapter_tokenizer(), sources(), cfg.first_mixture, cfg.first, SHAPE, NAME)
+    return finish(chat, cfg)
+
+
+def finish(chat: ChatModel, cfg: Recipe) -> ChatModel:
+    fit(chat, sources(), cfg.second_mixture, cfg.second)
+    return chat
+
+
+def evaluate(chat: ChatModel, cfg: Recipe) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for family in ("arithmetic", "facts"):
         out[f"{family}_test_accuracy"] = round(accuracy(chat, corpus.examples(family, "test")), 4)
@@ -69,5 +96,5 @@ def evaluate(chat: ChatModel, cfg: TrainConfig) -> dict[str, Any]:
 
 if __name__ == "__main__":
     tokenizer = corpus.chapter_tokenizer()
-    model_kwargs = SHAPE.kwargs(tokenizer.vocab_size, CONFIG.seed)
+    model_kwargs = SHAPE.kwargs(tokenizer.vocab_size, CONFIG.first.seed)
     organisms.train_and_save(NAME, CONFIG, train, evaluate, model_kwargs, tokenizer, __doc__, TOLERANCES)
