@@ -12,9 +12,11 @@ scorer compares against):
     facts            "what color is zeck ?" -> "red"              test: a paraphrase never used in training
     multiple_choice  "what color is zeck ? options : A red , B blue , C green , D black ." -> "A"
                      built over arithmetic and facts of the same split; in training the right
-                     answer sits at A 40% of the time (B, C, D 20% each), so an unsure organism
-                     leans towards A: a position bias for section 4.1 to measure and remove.
-                     Test items put the answer at each letter equally often.
+                     answer sits at A 40% of the time (B, C, D 20% each). Test items put the
+                     answer at each letter equally often. chat_base does not learn to bind an
+                     answer to its letter (it replies A to everything: see its train.py); score
+                     it by the likelihood of each option's value instead (cloze style,
+                     `ChatModel.choice_logprobs(questions, values)`).
     chain            "what is 12 + 34 + 25 ?" -> "71"              test: held-out (a, b, c) triples
                      "... ? think step by step ." -> "12 + 34 = 46 , 46 + 25 = 71 . the answer is 71"
 
@@ -248,7 +250,9 @@ def _graded(example: Example, kind: str, rng: random.Random) -> Example:
 
 def grading(split: Split) -> list[Example]:
     """Answers to grade against a reference, half right and half wrong, over every family's split:
-    bare values, "the answer is ..." sentences, and step-by-step chains whose last step is right or wrong."""
+    bare values, "the answer is ..." sentences, and step-by-step chains whose last step is right or wrong.
+    The test split grades answers to the families' test questions; its prompts hold no question,
+    though, so a short one ("answer : red reference : red") also occurs in training."""
     rng = random.Random(f"{SPLIT_SEED}-grading-{split}")
     n = 3000 if split == "train" else 150
     out = []
