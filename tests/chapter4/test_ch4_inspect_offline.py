@@ -73,7 +73,12 @@ task = Task(
 (log,) = eval(task, model="arena/chat_base", log_dir=sys.argv[1], display="none")
 assert log.status == "success", log.error
 back = read_eval_log(log.location)
+# Inspect counts tokens when it compacts long conversations; its default counter is tiktoken's.
+import asyncio
+from inspect_ai.model import get_model
+counted = asyncio.run(get_model("arena/chat_base").count_tokens("what is 23 + 45 ?"))
 print(json.dumps({
+    "counted": counted,
     "location": log.location,
     "scores": {s.name: s.metrics["accuracy"].value for s in back.results.scores},
     "n": len(back.samples),
@@ -124,7 +129,8 @@ def test_an_inspect_task_runs_offline_on_the_organisms(tmp_path: Path) -> None:
     assert report["scores"]["match"] == pytest.approx(exact)
     assert report["scores"]["match"] >= 0.5  # chat_base answers most of these (see its metrics.json)
     assert report["scores"]["model_graded_qa"] >= 0.4  # the grader agrees with most exact verdicts
-    assert report["usage"]["arena/chat_base"] > 0  # counted by the organism's tokenizer, not tiktoken
+    assert report["usage"]["arena/chat_base"] > 0
+    assert report["counted"] == 8  # by the organism's tokenizer ("2", "3" ...), offline; tiktoken would download
 
     # The log renders without a network: `inspect view bundle` writes a static viewer.
     site = tmp_path / "site-out"

@@ -14,8 +14,9 @@ on, re-checked on the committed weights by tests/chapter4/test_ch4_organisms.py 
   well above chance; multiple choice by letter at chance: trained with the answer at A 40% of
   the time, the organism replies A to every question. Binding an answer to its letter means
   comparing an answer it never wrote with four options in one forward pass, which a 2-layer
-  model does not learn in this budget (a second phase of 1500 steps at half multiple choice,
-  tried, did not change it). Section 4.1 can measure that bias and score around it.
+  model does not learn in this budget (extra phases tried from these weights, about 1000 steps at
+  half multiple choice, then 750 with value-first replies "76 , so B", left it at chance).
+  Section 4.1 can measure that bias and score around it.
 
 `--check` retrains and fails if any metric in TOLERANCES moved further than stated: another CPU
 may round differently, so the weights' bits may differ, never these properties.
