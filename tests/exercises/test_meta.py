@@ -62,6 +62,8 @@ def test_reference_solution_passes(section_id: str, exercise_id: str) -> None:
     solutions = importlib.import_module(f"{section.module}.solutions")
     result = run_test(section, ex, getattr(solutions, ex.meta.name))
     assert result.outcome is Outcome.PASS, f"reference solution of {exercise_id} fails its own test: {result.message}"
+    if result.score is not None:  # a challenge: the recorded reference figure must be the reference's own
+        assert result.score.reaches_reference(), f"the reference of challenge {exercise_id} {result.message}"
 
 
 @pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
