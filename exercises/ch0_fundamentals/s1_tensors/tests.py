@@ -215,7 +215,10 @@ def _ray(y: float, z: float) -> t.Tensor:
     return t.tensor([[[0.0, 0.0, 0.0], [1.0, y, z]]])
 
 
-def _pair(origin: list[float], direction: list[float], a: list[float], b: list[float], c: list[float]):
+def _pair(
+    origin: list[float], direction: list[float], a: list[float], b: list[float], c: list[float]
+) -> tuple[t.Tensor, t.Tensor]:
+    """One ray (1, 2, 3) and one triangle (1, 3, 3)."""
     return t.tensor([[origin, direction]]), t.tensor([[a, b, c]])
 
 
