@@ -42,8 +42,9 @@ test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and 
 	@$(MAKE) --no-print-directory test-numerics
 	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(SERIAL_AREAS)
 
-test-numerics: install  ## Reference solutions, stubs, mutants and every smoke page again, on another numerics path
-	env $(OTHER_NUMERICS) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=10 tests/exercises/test_meta.py
+test-numerics: install  ## Reference solutions, stubs, mutants, smoke pages and organisms again, on another numerics path
+	env $(OTHER_NUMERICS) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=10 tests/exercises/test_meta.py \
+		tests/chapter1/test_ch1_a_organisms.py tests/chapter1/test_ch1_b_organisms.py
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"

@@ -101,9 +101,11 @@ def train_and_save(
     """The command line of the one-thread organisms' `train.py`: train, evaluate, save.
 
     `--check` retrains and prints the metrics without writing anything, to confirm that the
-    committed checkpoint is what its script and seed produce.
+    committed checkpoint is what its script and seed produce. Digit for digit only on a machine
+    with the same CPU kernels and BLAS path: thousands of steps amplify the last bit of every
+    rounding, so elsewhere expect the floors tests/chapter1 states, not the same figures.
     """
-    torch.set_num_threads(1)  # deterministic, and fast enough at these sizes
+    torch.set_num_threads(1)  # repeatable on one machine (a fixed reduction order), and fast enough
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="retrain and print metrics without writing files")
     args = parser.parse_args()
