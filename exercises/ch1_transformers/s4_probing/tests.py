@@ -142,10 +142,16 @@ def test_train_logistic_probe(train_logistic_probe) -> None:
         accuracy > 0.2,
         f"held-out accuracy {accuracy:.2f}: far below the 0.84 of always answering 0, so your probe predicts the opposite class. Is the sign of the logit right?",
     )
+    # Judged on the held-out points at least 0.25 from the true boundary: any probe that learned
+    # the rule gets those right, while points right at the boundary go either way with the
+    # optimiser, its step count and the machine's rounding (the reference gets 191 of all 200).
+    clear = ((x[400:] @ u) - 1.0).abs() > 0.25
+    clear_accuracy = ((x[400:] @ w + b > 0).long() == labels[400:])[clear].float().mean().item()
     check(
-        accuracy >= 0.95,
-        f"held-out accuracy {accuracy:.2f} on linearly separable data (should be >= 0.95). Did you learn the bias b "
-        "(the classes are not split by a plane through the origin) and run the optimiser for all the steps?",
+        clear_accuracy >= 0.97,
+        f"held-out accuracy {clear_accuracy:.2f} on the {int(clear.sum())} points at least 0.25 from the true "
+        "boundary of linearly separable data (should be >= 0.97). Did you learn the bias b (the classes are not "
+        "split by a plane through the origin) and run the optimiser for all the steps?",
     )
     cosine = float(w @ u / w.norm())
     check(cosine > 0.8, f"the probe's direction has cosine {cosine:.2f} with the true one (should be > 0.8).")
