@@ -201,8 +201,8 @@ def test_train_logistic_probe(train_logistic_probe) -> None:
     )
     # weight_decay: on separable data the weights grow without it; weight_decay=1 must hold them well back.
     # (An L2 term in the loss or AdamW's decoupled decay both do; ignoring the argument does not.)
-    free, _ = train_logistic_probe(train_x, train_labels, weight_decay=0.0)
-    decayed, _ = train_logistic_probe(train_x, train_labels, weight_decay=1.0)
+    free, _ = train_logistic_probe(x[:100], labels[:100], steps=150, weight_decay=0.0)
+    decayed, _ = train_logistic_probe(x[:100], labels[:100], steps=150, weight_decay=1.0)
     ratio = float(decayed.norm() / free.norm())
     check(
         ratio < 0.6,
