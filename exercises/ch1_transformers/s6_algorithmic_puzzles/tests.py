@@ -45,6 +45,11 @@ def test_fourier_basis(fourier_basis) -> None:
     for p in [3, 5, 7, 13]:
         out = fourier_basis(p)
         assert_shape(out, (p, p), f"fourier_basis({p})")
+        check(
+            out.dtype == t.float32,
+            f"fourier_basis({p}) is {out.dtype}; make it float32, like the model's weights: `basis @ W_E` fails "
+            "when the two dtypes differ.",
+        )
         x = t.arange(p, dtype=t.float32)
         raw = t.stack(
             [t.ones(p)] + [f(2 * math.pi * k * x / p) for k in range(1, (p - 1) // 2 + 1) for f in (t.cos, t.sin)]
