@@ -17,23 +17,10 @@ from types import TracebackType
 from torch import nn
 
 from exercises.framework.asserts import fail
-from exercises.framework.guards import unchanged
+from exercises.framework.guards import assert_no_hooks_left, unchanged
 
 # The switches a section sets and a learner's function might flip and leave flipped.
 SETTINGS = ("use_attn_result", "use_split_qkv_input", "use_attn_in", "use_hook_mlp_in")
-
-
-def _hooked(model: nn.Module) -> list[str]:
-    """Names of the modules that still carry a hook (TransformerLens's or torch's own)."""
-    return [
-        name or "the model"
-        for name, module in model.named_modules()
-        if module._forward_hooks
-        or module._forward_pre_hooks
-        or module._backward_hooks
-        or getattr(module, "fwd_hooks", None)
-        or getattr(module, "bwd_hooks", None)
-    ]
 
 
 class model_left_alone:  # noqa: N801 - used as `with model_left_alone(...)`, like a function
@@ -53,13 +40,7 @@ class model_left_alone:  # noqa: N801 - used as `with model_left_alone(...)`, li
     ) -> None:
         if exc_type is not None:
             return
-        hooked = _hooked(self.model)
-        if hooked:
-            fail(
-                f"{self.what} left a hook attached to `{hooked[0]}`: every later run of the model (the next "
-                "exercise's too) goes through it. Use `model.run_with_hooks(tokens, fwd_hooks=[...])` or "
-                "`with model.hooks(fwd_hooks=[...]):`, which remove their hooks even when the run fails."
-            )
+        assert_no_hooks_left(self.model, self.what)
         for key, before in self.settings.items():
             now = getattr(self.model.cfg, key, None)
             if now != before:
