@@ -24,6 +24,13 @@ SECTION = get_section("0.1")
 SECTION_PAGE = f"_generated/{SECTION.folder.parent.name}/{SECTION.folder.name}.html"
 SEARCH_WORD = "icosahedron"
 
+# The innermost elements of the page's article that end past a 390 px screen, for a failure message that
+# says what to fix (a tag, its class and its first words).
+WIDEST_IN_MAIN = """() => [...document.querySelectorAll('main article *')]
+  .filter(e => e.getBoundingClientRect().right > 390 && e.children.length === 0)
+  .slice(0, 5)
+  .map(e => `${e.tagName.toLowerCase()}.${e.className} "${(e.textContent || '').trim().slice(0, 40)}"`)"""
+
 
 @pytest.fixture
 def page(browser: Any, site: Any) -> Iterator[Any]:
@@ -127,3 +134,54 @@ def test_downloads_and_colab_links_point_at_files_that_exist(page: Any, site: An
         assert Path(REPO_ROOT, path).is_file(), f"{path} does not exist"
         tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO_ROOT, capture_output=True)
         assert tracked.returncode == 0, f"{path} is not committed, so it will not be at {release_tag()}"
+
+
+VISIBLE_SEARCH_CONTROLS = """() => [...document.querySelectorAll(
+    'input[type=search], .search-button, .search-button-field, form.bd-search')].filter(e => {
+        const box = e.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden'
+            && !e.closest('dialog:not([open])');
+    }).map(e => e.className)"""
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_one_search_box_per_page_and_it_finds_a_section(browser: Any, site: Any, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(urljoin(site.url, SECTION_PAGE), wait_until="networkidle")
+        controls = page.evaluate(VISIBLE_SEARCH_CONTROLS)
+        assert len(controls) == 1, f"{len(controls)} search controls at {width} px: {controls}"
+        page.locator(".search-button__button:visible").first.click()
+        box = page.locator("#pst-search-dialog input[type=search]")
+        box.fill(SEARCH_WORD)
+        box.press("Enter")
+        page.locator("#search-results ul.search li a").first.wait_for(timeout=15_000)
+        assert SECTION_PAGE in (page.locator("#search-results ul.search li a").first.get_attribute("href") or "")
+    finally:
+        context.close()
+
+
+def test_the_manifest_table_fits_a_phone_screen(browser: Any, site: Any) -> None:
+    """At 390 px the manifest's long paths must wrap, not push the table past the screen's edge,
+    and nothing else on a section page (inline code, a heading's anchor) may scroll it sideways.
+    Every page is checked before failing, so one run names every offender."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    problems: list[str] = []
+    try:
+        page = context.new_page()
+        for section in site.sections:
+            s = get_section(section)
+            page.goto(urljoin(site.url, f"_generated/{s.folder.parent.name}/{s.folder.name}.html"))
+            table = page.locator("main table", has_text="Downloads").first
+            right = table.evaluate("t => t.getBoundingClientRect().right")
+            container = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+            if right > 390:
+                problems.append(f"{section}: the manifest table ends at {right} px on a 390 px screen")
+            if container[0] > container[1]:
+                problems.append(f"{section}: the manifest overflows its container {container}")
+            if page.evaluate("document.documentElement.scrollWidth") > 390:
+                problems.append(f"{section}: the page scrolls sideways; past the edge: {page.evaluate(WIDEST_IN_MAIN)}")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
