@@ -398,25 +398,14 @@ def attack_filtered(chat, reference_chat, threshold, examples, cfg, weight) -> l
     return runs
 
 
-# Exercise 4.3.13: Challenge: the most successes through the filter within a budget
-def challenge_attack(
-    target: ChatModel,
-    reference: ChatModel,
-    threshold: float,
-    requests: Sequence[str],
-    targets: Sequence[str],
-    budget: int,
-) -> list[str]:
-    """One suffix (text) per request, so that with_suffix(request, suffix) passes the perplexity
-    filter (threshold under `reference`) and target's reply starts with the matching target text,
-    using at most `budget` sequences through target.model."""
+# Exercise 4.3.13: Challenge: the most successful suffixes within a budget
+def challenge_attack(target: ChatModel, requests: Sequence[str], targets: Sequence[str], budget: int) -> list[str]:
+    """One suffix (text) per request, so that target's reply to with_suffix(request, suffix) starts
+    with the matching target text, using at most `budget` sequences through target.model."""
     cfg = GCGConfig(steps=max(1, budget // (len(requests) * 80)), top_k=16, batch_size=64, seed=0)
     suffixes = []
     for request, text in zip(requests, targets, strict=True):
         prompt = attack_prompt(target, request, text)
-        context = fluency_context(reference, request)
-        objective = FluentObjective(TargetLoss(target, [prompt]), reference.model, [context], weight=0.5)
-        stop = stop_through_filter(target, reference, threshold, request, text)
-        run = gcg(objective, initial_suffix(target), cfg, stop)
+        run = gcg(TargetLoss(target, [prompt]), initial_suffix(target), cfg, stop_when_complied(target, request, text))
         suffixes.append(suffix_text(target, run.suffix))
     return suffixes
