@@ -222,7 +222,9 @@ final_answer_case = mutant("final_answer", "looks for the marker in lower case o
     _answer_scorer(lambda reply: reply.rsplit("the answer is", 1)[-1].strip().removesuffix(".").strip())
 )
 final_answer_corpus = mutant(
-    "final_answer", "uses the corpus's final_answer, which neither ignores case nor drops the period", kind=DOMAIN_CORNER
+    "final_answer",
+    "uses the corpus's final_answer, which neither ignores case nor drops the period",
+    kind=DOMAIN_CORNER,
 )(_answer_scorer(corpus.final_answer))
 
 
@@ -597,4 +599,3 @@ def ngram_overlap_distinct(items, training_texts, n):
 @mutant("ngram_overlap", "returns 1 when any n-gram matches")
 def ngram_overlap_any(items, training_texts, n):
     return [float(v > 0) for v in ref.ngram_overlap(items, training_texts, n)]
-

@@ -266,7 +266,9 @@ def test_few_shot(few_shot) -> None:
         elif got and want and got[0] != want[0]:
             hint = " The conversation starts differently: a system message must stay first."
         elif len(got) != len(want):
-            hint = f" You gave {(len(got) - len(messages)) // 2} demos where {(len(want) - len(messages)) // 2} were due."
+            hint = (
+                f" You gave {(len(got) - len(messages)) // 2} demos where {(len(want) - len(messages)) // 2} were due."
+            )
         fail(f"few_shot(demos, {k}), {what}: the conversation is {got}, expected {want}.{hint}")
 
 
@@ -431,7 +433,10 @@ def _call_reader(per_sample_scores, log, name: str) -> dict:
 def test_per_sample_scores(per_sample_scores) -> None:
     log = _tiny_log()
     shuffled = log.model_copy(update={"samples": list(reversed(log.samples))})  # epochs out of order
-    for what, source in (("the log as Inspect wrote it", log), ("a log whose samples are listed last epoch first", shuffled)):
+    for what, source in (
+        ("the log as Inspect wrote it", log),
+        ("a log whose samples are listed last epoch first", shuffled),
+    ):
         got = _call_reader(per_sample_scores, source, "planned")
         check(
             set(got) == set(PLAN),
@@ -590,7 +595,10 @@ def test_bootstrap_interval(bootstrap_interval) -> None:
             "Use a local one: `rng = np.random.default_rng(seed)`.",
         )
         check(np.array_equal(np.asarray(scores, dtype=float), before), "bootstrap_interval changed its input in place")
-        check(isinstance(out, tuple | list) and len(out) == 3, f"bootstrap_interval returned {out!r}; expected (mean, low, high)")
+        check(
+            isinstance(out, tuple | list) and len(out) == 3,
+            f"bootstrap_interval returned {out!r}; expected (mean, low, high)",
+        )
         return tuple(float(v) for v in out)  # type: ignore[return-value]
 
     # (1) one score per sample: agrees with the normal interval (the mean of 400 scores is nearly normal)
@@ -611,7 +619,10 @@ def test_bootstrap_interval(bootstrap_interval) -> None:
     # (2) several epochs per sample: the unit is the sample (row)
     got = call(grid, "200 samples x 5 epochs, each sample right in all epochs or none", resamples=4000, seed=2)
     per_row = stats.mean_ci(grid.mean(axis=1))
-    check(abs(got[0] - grid.mean()) < 1e-12, f"bootstrap_interval's mean is {got[0]}, expected the mean of all scores {grid.mean()}")
+    check(
+        abs(got[0] - grid.mean()) < 1e-12,
+        f"bootstrap_interval's mean is {got[0]}, expected the mean of all scores {grid.mean()}",
+    )
     ratio = _width(got) / (per_row.high - per_row.low)
     if not 0.88 < ratio < 1.12:
         hint = ""
@@ -630,7 +641,10 @@ def test_bootstrap_interval(bootstrap_interval) -> None:
     # (3) the confidence argument
     got = call(flat, "400 right/wrong scores, confidence=0.8", resamples=4000, seed=1, confidence=0.8)
     ratio = _width(got) / (2 * _z(0.8) * flat.std(ddof=1) / math.sqrt(len(flat)))
-    check(0.85 < ratio < 1.15, f"with confidence=0.8 your interval is {ratio:.2f} times the 80% width: use the quantiles (1 - confidence) / 2 and (1 + confidence) / 2")
+    check(
+        0.85 < ratio < 1.15,
+        f"with confidence=0.8 your interval is {ratio:.2f} times the 80% width: use the quantiles (1 - confidence) / 2 and (1 + confidence) / 2",
+    )
     # (4) seeded: the same seed, the same interval; another seed, another draw
     first = call(continuous, "300 normal scores, seed=5", seed=5)
     check(
@@ -672,7 +686,10 @@ def test_paired_interval(paired_interval) -> None:
     for confidence in (0.95, 0.9):
         with corner(f"paired_interval(a, b, confidence={confidence})"), unchanged("paired_interval(a, b)", a=a, b=b):
             got = paired_interval(a, b, confidence)
-        check(isinstance(got, tuple | list) and len(got) == 3, f"paired_interval returned {got!r}; expected (difference, low, high)")
+        check(
+            isinstance(got, tuple | list) and len(got) == 3,
+            f"paired_interval returned {got!r}; expected (difference, low, high)",
+        )
         d = x - y
         se = d.std(ddof=1) / math.sqrt(len(d))
         want = (d.mean(), d.mean() - _z(confidence) * se, d.mean() + _z(confidence) * se)
@@ -738,13 +755,16 @@ def test_samples_needed(samples_needed) -> None:
         what = f"samples_needed(delta={delta}, sd={sd:.4f}, power={power}, confidence={confidence}, paired={paired})"
         with corner(what):
             n = samples_needed(delta, sd, power=power, confidence=confidence, paired=paired)
-        check(isinstance(n, numbers.Integral), f"{what} returned {n!r}: a number of samples is a whole number (math.ceil)")
+        check(
+            isinstance(n, numbers.Integral), f"{what} returned {n!r}: a number of samples is a whole number (math.ceil)"
+        )
         groups = 1 if paired else 2
         exact = groups * (_z(confidence) + NormalDist().inv_cdf(power)) ** 2 * sd**2 / delta**2
         want = math.ceil(exact)
         if n == want:
             check(
-                _power(n, delta, sd, confidence, paired) >= power - 1e-9 and _power(n - 1, delta, sd, confidence, paired) < power,
+                _power(n, delta, sd, confidence, paired) >= power - 1e-9
+                and _power(n - 1, delta, sd, confidence, paired) < power,
                 f"{what}: {n} is not the smallest n with the required power",
             )
             continue
@@ -813,10 +833,14 @@ def test_rotate_choices(rotate_choices) -> None:
             check(
                 out.target == want_target,
                 f"{what}: target {out.target!r}, expected {want_target!r}: the right answer "
-                f"{choices[answer]!r} moved with the rotation" + (" (the target still names its old place)" if out.target == LETTERS[answer] else ""),
+                f"{choices[answer]!r} moved with the rotation"
+                + (" (the target still names its old place)" if out.target == LETTERS[answer] else ""),
             )
             want_input = render_choices(question, want_choices)
-            check(out.input == want_input, f"{what}: input {out.input!r}, expected {want_input!r} (render_choices with the rotated options)")
+            check(
+                out.input == want_input,
+                f"{what}: input {out.input!r}, expected {want_input!r} (render_choices with the rotated options)",
+            )
             want_id = f"multiple_choice-3-r{r}"
             check(out.id == want_id, f"{what}: id {out.id!r}, expected {want_id!r} (the rotation taken modulo {n})")
             want_meta = {**before[1], "rotation": r}
@@ -950,8 +974,13 @@ def test_model_graded(model_graded) -> None:
                     " The grader did not give a grade. An unreadable grade is not a pass: count it INCORRECT and "
                     "say why in the explanation."
                 )
-            fail(f"model_graded scored a grader reply of {grader_reply!r} as {score.value!r}; expected {value!r}.{hint}")
-        check(score.answer == answer, f"model_graded on a grader reply of {grader_reply!r}: Score.answer {score.answer!r}, expected {answer!r}")
+            fail(
+                f"model_graded scored a grader reply of {grader_reply!r} as {score.value!r}; expected {value!r}.{hint}"
+            )
+        check(
+            score.answer == answer,
+            f"model_graded on a grader reply of {grader_reply!r}: Score.answer {score.answer!r}, expected {answer!r}",
+        )
     # the grader organism, by name, on replies it grades with a wide margin
     for reply, target, value in (("the answer is 68", "68", CORRECT), ("the answer is 70", "68", INCORRECT)):
         score = _grade(model_graded, "arena/grader", reply, target)
@@ -971,7 +1000,12 @@ NGRAM_CASES = [  # item, n, overlap, what it tests
     ("what is 23 + 45 ?", 3, 1.0, "an item in training, word for word"),
     ("compute 23 + 45 .", 3, 0.6, "3 of its 5 trigrams (the ones around '2 3 + 4 5') are in training"),
     ("3 + 4", 3, 1.0, "numbers are split into digits: '3 + 4' is inside '2 3 + 4 5'"),
-    ("45 ? 68 compute", 3, 0.75, "the trigram '6 8 compute' runs from one training text into the next: it is in neither"),
+    (
+        "45 ? 68 compute",
+        3,
+        0.75,
+        "the trigram '6 8 compute' runs from one training text into the next: it is in neither",
+    ),
     ("12 + 7", 5, 1.0, "4 words, n = 5: the whole item occurs in a training text"),
     ("7 + 12", 5, 0.0, "4 words, n = 5: the whole item occurs nowhere"),
     ("a b a b a b", 2, 0.6, "a repeated n-gram counts at each position: 'a b' 3 times of 5"),
@@ -984,7 +1018,10 @@ def test_ngram_overlap(ngram_overlap) -> None:
     for n in sorted({case[1] for case in NGRAM_CASES}):
         picked = [case for case in NGRAM_CASES if case[1] == n]
         given, training = [case[0] for case in picked], list(NGRAM_TRAINING)
-        with corner(f"ngram_overlap({given}, {training}, n={n})"), unchanged("ngram_overlap", items=given, training=training):
+        with (
+            corner(f"ngram_overlap({given}, {training}, n={n})"),
+            unchanged("ngram_overlap", items=given, training=training),
+        ):
             got = ngram_overlap(given, training, n)
         check(len(got) == len(given), f"ngram_overlap returned {len(got)} values for {len(given)} items")
         for (item, _, want, why), value in zip(picked, got, strict=True):
@@ -1001,7 +1038,11 @@ def test_ngram_overlap(ngram_overlap) -> None:
     for n in (4, 11):
         got = [float(v) for v in ngram_overlap(train_items + test_items, training, n)]
         want = ref.ngram_overlap(train_items + test_items, training, n)
-        bad = [(item, g, w) for item, g, w in zip(train_items + test_items, got, want, strict=True) if abs(g - w) > 1e-9]
+        bad = [
+            (item, g, w) for item, g, w in zip(train_items + test_items, got, want, strict=True) if abs(g - w) > 1e-9
+        ]
         check(not bad, f"ngram_overlap with n={n} on two-step sums: {bad[:2]} (item, yours, expected)")
-        check(all(v == 1.0 for v in got[: len(train_items)]), f"n={n}: questions from the training data itself must overlap fully")
-
+        check(
+            all(v == 1.0 for v in got[: len(train_items)]),
+            f"n={n}: questions from the training data itself must overlap fully",
+        )

@@ -87,8 +87,14 @@ def training_sources() -> dict[str, list[Example]]:
     unknown = unknown_facts()
     known = [f for f in facts() if f not in unknown]
     rng = random.Random("train")
-    mc = [question(f, rng.choices(range(4), weights=corpus.TRAIN_POSITION_WEIGHTS)[0], rng) for _ in range(MC_COPIES) for f in known]
-    qa = [e for e in corpus.examples("facts", "train") if (e.metadata["entity"], e.metadata["attribute"]) not in unknown]
+    mc = [
+        question(f, rng.choices(range(4), weights=corpus.TRAIN_POSITION_WEIGHTS)[0], rng)
+        for _ in range(MC_COPIES)
+        for f in known
+    ]
+    qa = [
+        e for e in corpus.examples("facts", "train") if (e.metadata["entity"], e.metadata["attribute"]) not in unknown
+    ]
     return {"mc": mc, "qa": qa}
 
 
@@ -108,14 +114,18 @@ def letter_probs(chat: ChatModel, items: list[Example], rotation: int) -> torch.
     for e in items:
         options = e.metadata["choices"][rotation:] + e.metadata["choices"][:rotation]
         prompts.append(render_choices(e.metadata["question"], options))
-    return torch.cat([chat.choice_logprobs(prompts[i : i + 64], list(LETTERS)) for i in range(0, len(prompts), 64)]).softmax(-1)
+    return torch.cat(
+        [chat.choice_logprobs(prompts[i : i + 64], list(LETTERS)) for i in range(0, len(prompts), 64)]
+    ).softmax(-1)
 
 
 def evaluate(chat: ChatModel, cfg: TrainConfig) -> dict[str, Any]:
     items = questions()
     answer = torch.tensor([e.metadata["answer_index"] for e in items])
     known = torch.tensor([e.metadata["known"] for e in items])
-    replies = [g.text for i in range(0, len(items), 64) for g in chat.generate([e.prompt for e in items[i : i + 64]], 3)]
+    replies = [
+        g.text for i in range(0, len(items), 64) for g in chat.generate([e.prompt for e in items[i : i + 64]], 3)
+    ]
     hits = torch.tensor([r == e.target for r, e in zip(replies, items, strict=True)], dtype=torch.float)
     probs = [letter_probs(chat, items, r) for r in range(4)]
     averaged = sum(probs[r].roll(r, dims=-1) for r in range(4)) / 4  # option j sits at (j - r) % 4 under rotation r
