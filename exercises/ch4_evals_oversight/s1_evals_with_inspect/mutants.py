@@ -392,6 +392,17 @@ def paired_interval_reversed(a, b, confidence=0.95):
     return ref.paired_interval(b, a, confidence)
 
 
+@mutant("paired_interval", "subtracts b from the caller's dict a in place", kind=SIDE_EFFECT)
+def paired_interval_in_place(a, b, confidence=0.95):
+    if set(a) != set(b):
+        raise ValueError("different samples")
+    for key in list(a):
+        a[key] = a[key] - b[key]
+    d = np.array([a[key] for key in a], dtype=np.float64)
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - _z(confidence) * se), float(d.mean() + _z(confidence) * se)
+
+
 @mutant("paired_interval", "silently drops the samples only one run scored", kind=DOMAIN_CORNER)
 def paired_interval_intersects(a, b, confidence=0.95):
     shared = [k for k in a if k in b]
@@ -599,3 +610,10 @@ def ngram_overlap_distinct(items, training_texts, n):
 @mutant("ngram_overlap", "returns 1 when any n-gram matches")
 def ngram_overlap_any(items, training_texts, n):
     return [float(v > 0) for v in ref.ngram_overlap(items, training_texts, n)]
+
+
+@mutant("ngram_overlap", "sorts and deduplicates the caller's training texts in place", kind=SIDE_EFFECT)
+def ngram_overlap_sorts_training(items, training_texts, n):
+    unique = sorted(set(training_texts))
+    training_texts[:] = unique
+    return ref.ngram_overlap(items, unique, n)
