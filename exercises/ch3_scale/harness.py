@@ -229,7 +229,7 @@ def _wait(procs: list[Any], folder: str, timeout_s: float) -> None:
     _report(folder, [p.exitcode for p in procs], hung, stopped_at, timeout_s)
 
 
-def torchrun_command(world_size: int, folder: str) -> list[str]:
+def torchrun_standalone_argv(world_size: int, folder: str) -> list[str]:
     """One node, `world_size` ranks, a rendezvous on a free local port (`--standalone`)."""
     return [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={world_size}",
@@ -242,7 +242,7 @@ def _torchrun(world_size: int, folder: str, parcel: portable.Parcel, threads: in
     frames, so the ranks leave their results and errors in `folder` as under the other launchers."""
     Path(folder, PARCEL).write_bytes(pickle.dumps((parcel, threads, timeout_s)))
     proc = subprocess.Popen(
-        torchrun_command(world_size, folder),
+        torchrun_standalone_argv(world_size, folder),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
