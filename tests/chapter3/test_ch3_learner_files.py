@@ -14,9 +14,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from typer.testing import CliRunner
 
+from arena.cli import app
 from exercises.ch3_scale import portable
 from exercises.ch3_scale.harness import RankFailure, run_ranks
+from exercises.framework import cli as exercises_cli
 from exercises.framework.loader import LoadError, fresh_module, load_namespace
 
 LEARNER_CODE = """\
@@ -138,3 +141,23 @@ def test_every_launcher_runs_the_learners_file_and_reports_its_crash(
         run_ranks(ns["crashes"], 2, timeout_s=60)
     assert str(info.value).startswith("rank 1 raised ZeroDivisionError") and f"{path}" in str(info.value)
     assert "torch/distributed" not in str(info.value)
+
+
+def test_arena_check_reports_a_crash_in_a_worker_like_any_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table cell names the rank, the learner's file and line, and the error; nothing else."""
+    monkeypatch.setattr(exercises_cli.console, "width", 400)
+    path = tmp_path / "3.2_collectives.py"
+    path.write_text(
+        "import torch\nimport torch.distributed as dist\n\n\ndef ring_shift(x):\n"
+        "    peer = (dist.get_rank() + 1) % dist.get_world_size()\n    return x * (1 // (peer - peer))\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", "3.2", "--file", str(path), "--exercise", "ring_shift"])
+    assert result.exit_code == 1
+    row = next(line for line in result.output.splitlines() if "ring_shift" in line)
+    assert "fail" in row and "raised ZeroDivisionError" in row, result.output
+    assert f"{path}:7, in ring_shift" in result.output and "return x * (1 // (peer - peer))" in result.output
+    for machinery in ("importlib", "harness.py", "portable.py", "Traceback", "ModuleNotFoundError"):
+        assert machinery not in result.output
