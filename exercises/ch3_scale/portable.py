@@ -208,8 +208,8 @@ class _Packer:
             hasattr(obj, "__dict__")
             and isinstance(type(obj), type)
             and type(obj).__module__ != "builtins"
-            and (_importable(type(obj)) is None)
-        ):
+            and (_importable(type(obj)) is None or source_of(type(obj).__module__) is not None)
+        ):  # attribute by attribute: a learner's object may hold a function typed into a notebook
             return Instance(self.pack(type(obj)), {k: self.pack(v) for k, v in vars(obj).items()})
         if isinstance(obj, staticmethod | classmethod | property):
             raise TypeError(f"{type(obj).__name__} attributes are not supported; use a plain method")

@@ -79,6 +79,17 @@ def test_a_learner_file_travels_by_reference_with_its_source(learner: tuple[Path
     assert parcel.files == ns["__learner_files__"]
 
 
+def test_learner_objects_inside_plain_data_bring_their_file(
+    learner: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learner's dataclass inside a dict is pickled by reference: the file must still travel."""
+    _, ns = learner
+    parcel = portable.pack({"settings": ns["Settings"](2.5)})
+    assert set(parcel.sources) == {"arena_learner"}
+    monkeypatch.delitem(sys.modules, "arena_learner")  # as a fresh worker process sees it
+    assert portable.unpack(parcel)["settings"].scale == 2.5
+
+
 def test_ranks_run_the_learners_file(learner: tuple[Path, dict]) -> None:
     _, ns = learner
     results = run_ranks(ns["all_sum"], 2, ns["Settings"](3.0), timeout_s=60)
