@@ -51,7 +51,11 @@ GRACE_S = 3.0  # how long the other ranks get to finish after one rank has faile
 _POLL_S = 0.02
 # Imported once by the forkserver, so every worker starts with them loaded. torch._dynamo is
 # the surprise: DDP and the optimisers import it lazily, at 5-10 s per worker on a busy machine.
-_PRELOAD = ["torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "numpy", "hypothesis", __name__]
+# matplotlib: every worker loads the learner's notebook, whose imports include pyplot (1-2 s).
+_PRELOAD = [
+    "torch", "torch.distributed", "torch._dynamo", "torch.nn.parallel", "numpy", "hypothesis", "matplotlib.pyplot",
+    __name__,
+]  # fmt: skip
 _GLOO_EXTRA_S = 60.0  # the backend's own timeout fires later than ours, so a hang is reported as one
 Launcher = Literal["forkserver", "spawn", "torchrun"]
 LAUNCHERS: tuple[Launcher, ...] = ("forkserver", "spawn", "torchrun")
