@@ -124,7 +124,7 @@ def pipeline_grid(grid: Sequence[Sequence[int | None]]) -> Figure:
     idle = sum(m is None for row in grid for m in row)
     ax.set_xlim(0, steps)
     ax.set_ylim(stages, 0)
-    ax.set_xticks(np.arange(steps) + 0.5, range(steps), fontsize=8)
+    ax.set_xticks(np.arange(steps) + 0.5, [str(t) for t in range(steps)], fontsize=8)
     ax.set_yticks(np.arange(stages) + 0.5, [f"stage {s}" for s in range(stages)], fontsize=8)
     ax.set_xlabel("time step")
     ax.set_title(f"Forward schedule: numbers are micro-batches; white is the bubble ({idle / (steps * stages):.0%})")
