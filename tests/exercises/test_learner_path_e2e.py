@@ -25,7 +25,9 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from typer.testing import CliRunner
 
+from arena.cli import app
 from exercises.framework import stubs
 from exercises.framework.registry import get_section, section_ids
 from exercises.framework.source import Section
@@ -41,19 +43,26 @@ def _solved_format(section_id: str) -> str:
     return "ipynb" if int(section_id.split(".")[1]) % 2 else "py"
 
 
-def _arena(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    """`arena ...` as a learner runs it, in a workspace of its own, with a wide table."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
-    env |= {"ARENA_HOME": str(home), "ARENA_WORKSPACE": str(home / "workspace"), "COLUMNS": "400"}
-    home.mkdir(exist_ok=True)
+def _user(home: Path) -> dict[str, str]:
+    """A learner's own state and workspace, and a table wide enough to read whole messages."""
+    return {"ARENA_HOME": str(home), "ARENA_WORKSPACE": str(home / "workspace"), "COLUMNS": "400"}
+
+
+def _check(section_id: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`arena check SECTION` in a fresh process, as README.md tells a learner, with nothing of
+    this test run's environment that a learner would not have (ARENA_CONFIG, ARENA_LAUNCHER)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")} | _user(home)
     return subprocess.run(
-        [str(ARENA), *args], cwd=home, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S
+        [str(ARENA), "check", section_id], cwd=home, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S
     )
 
 
 def _start(section: Section, home: Path, fmt: str) -> Path:
-    started = _arena(["start", section.id, *(["--py"] if fmt == "py" else [])], home)
-    assert started.returncode == 0, started.stdout + started.stderr
+    """`arena start` in this process (a subprocess would only add seconds of imports; `check` is
+    the command whose process boundary matters)."""
+    home.mkdir()
+    started = CliRunner().invoke(app, ["start", section.id, *(["--py"] if fmt == "py" else [])], env=_user(home))
+    assert started.exit_code == 0, started.output
     (copy,) = (home / "workspace").iterdir()
     assert copy.suffix == f".{fmt}"
     return copy
@@ -94,7 +103,7 @@ def test_learner_path(section_id: str, tmp_path: Path) -> None:
 
     solved_home = tmp_path / "solved"
     _solve(section, _start(section, solved_home, solved_fmt))
-    checked = _arena(["check", section_id], solved_home)
+    checked = _check(section_id, solved_home)
     failed = {i: r for i, r in _results(section, checked).items() if r != "pass"}
     assert not failed and checked.returncode == 0, (
         f"the reference solutions in a learner's .{solved_fmt} copy do not pass: {failed}\n{checked.stdout}"
@@ -103,7 +112,7 @@ def test_learner_path(section_id: str, tmp_path: Path) -> None:
 
     blank_home = tmp_path / "blank"
     _start(section, blank_home, blank_fmt)
-    checked = _arena(["check", section_id], blank_home)
+    checked = _check(section_id, blank_home)
     not_todo = {i: r for i, r in _results(section, checked).items() if r != "todo"}
     assert not not_todo, f"untouched stubs in a .{blank_fmt} copy not reported as todo: {not_todo}\n{checked.stdout}"
     assert checked.returncode == 1 and f"0/{total} passed" in checked.stdout, checked.stdout + checked.stderr
