@@ -315,6 +315,12 @@ def mean_interval_over_n(scores, confidence=0.95):
     return _interval(scores, _z(confidence), lambda x: x.std(ddof=1) / x.size)
 
 
+@mutant("mean_interval", "sorts the caller's scores in place (to look at the spread)", kind=SIDE_EFFECT)
+def mean_interval_sorts(scores, confidence=0.95):
+    scores.sort()
+    return _interval(scores, _z(confidence), lambda x: x.std(ddof=1) / math.sqrt(x.size))
+
+
 # ---------------------------------------------------------------------------------------------
 # 4.1.7 bootstrap_interval
 
