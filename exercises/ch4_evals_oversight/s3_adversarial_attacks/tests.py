@@ -517,11 +517,15 @@ def test_gcg(gcg) -> None:
     check(run.succeeded_at is None, f"{what}: succeeded_at should stay None without a stop check")
     check(run.losses[-1] == 0.0, f"{what}: 30 steps should find the hidden suffix (loss {run.losses[-1]} at the end)")
     assert_no_history(run, "the GCGRun")
-    # seeded: the same config gives the same run, whatever the global RNG does
-    t.manual_seed(123)
-    again = gcg(_Hamming(SECRET, 30, FORBIDDEN), init, cfg)
+    # seeded: the same config gives the same run, whatever the global RNG does (two different
+    # global states, so a seed drawn from it cannot repeat; the caller's state restored afterwards)
+    with t.random.fork_rng():
+        t.manual_seed(1)
+        first = gcg(_Hamming(SECRET, 30, FORBIDDEN), init, cfg)
+        t.manual_seed(2)
+        again = gcg(_Hamming(SECRET, 30, FORBIDDEN), init, cfg)
     check(
-        all(t.equal(a, b) for a, b in zip(run.suffixes, again.suffixes, strict=True)),
+        all(t.equal(a, b) for a, b in zip(first.suffixes, again.suffixes, strict=True)),
         "two runs with the same cfg.seed differ: seed one generator with cfg.seed and draw everything from it",
     )
     # stopping: at the first suffix that passes, the initial one included
