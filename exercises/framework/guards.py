@@ -17,6 +17,7 @@ switches each on in a learner test:
     with corner("warmup=0 (no warmup)"):             # (d) a corner the statement promises
         warmup_cosine(0, 0, 10, 1.0)
     assert_backward_matches(layer, twin, x, "Linear(3, 2)")  # gradients, not only outputs
+    assert_no_hooks_left(model, "steered_logit_diff")  # hooks attached for one run, then gone
 """
 
 from __future__ import annotations
@@ -557,3 +558,40 @@ def assert_backward_matches(
             assert_close(mine_grad, theirs[name].grad, f"the gradient of {what}.{name}", atol=atol, rtol=rtol)
     except ExerciseFailure as exc:
         fail(f"{exc} {hint}")
+
+
+# ---------------------------------------------------------------------------------------------
+# hooks: a model handed to an exercise goes back without any
+
+
+def hooks_left(model: nn.Module) -> list[str]:
+    """Names of the sub-modules of `model` that still hold a hook: torch's own (forward, forward
+    pre, backward) or a TransformerLens HookPoint's (`fwd_hooks`, `bwd_hooks`)."""
+    return [
+        name or "(the model itself)"
+        for name, module in model.named_modules()
+        if module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or getattr(module, "fwd_hooks", None)
+        or getattr(module, "bwd_hooks", None)
+    ]
+
+
+def assert_no_hooks_left(model: nn.Module, what: str) -> None:
+    """Fail if `what` left a hook attached to `model`.
+
+    A hook added with `model.add_hook` (or `register_forward_hook`) and never removed runs on
+    every later forward pass: the next run is steered or patched twice, and any other code that
+    uses the model sees an edited one. Check on a model of the test's own, so that a hook left
+    behind cannot leak into the next test.
+    """
+    left = hooks_left(model)
+    if left:
+        fail(
+            f"{what} left a hook attached to {', '.join(f'`{n}`' for n in left[:3])}"
+            f"{f' and {len(left) - 3} more' if len(left) > 3 else ''}: every later forward pass runs it too. "
+            "Attach hooks for one run only: `model.run_with_hooks(tokens, fwd_hooks=[(name, hook)])` or "
+            "`with model.hooks(fwd_hooks=[(name, hook)]):`, or call `model.reset_hooks()` when done."
+        )

@@ -15,6 +15,7 @@ from exercises.framework.guards import (
     assert_calls_match,
     assert_layouts,
     assert_no_history,
+    assert_no_hooks_left,
     assert_repeatable,
     corner,
     noncontiguous,
@@ -290,3 +291,22 @@ def test_corner_names_the_case_the_learners_code_cannot_handle() -> None:
         _ = 1 / 0
     with pytest.raises(NotImplementedError), corner("stub"):
         raise NotImplementedError
+
+
+def test_no_hooks_left_names_a_hook_left_behind_and_passes_a_clean_model() -> None:
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_heads=1, d_head=8, n_ctx=4, d_vocab=5, attn_only=True)
+    model = HookedTransformer(cfg)
+    tokens = torch.zeros(1, 3, dtype=torch.long)
+    model.run_with_hooks(tokens, fwd_hooks=[("blocks.0.hook_resid_pre", lambda a, hook: a + 1)])
+    assert_no_hooks_left(model, "run_with_hooks")
+    model.add_hook("blocks.0.hook_resid_pre", lambda a, hook: a + 1)
+    with pytest.raises(
+        ExerciseFailure, match=r"steer\(\) left a hook attached to `blocks.0.hook_resid_pre`.*reset_hooks"
+    ):
+        assert_no_hooks_left(model, "steer()")
+    model.reset_hooks()
+    model.embed.register_forward_hook(lambda *args: None)
+    with pytest.raises(ExerciseFailure, match=r"`embed`"):
+        assert_no_hooks_left(model, "f()")

@@ -150,29 +150,64 @@ def trace_with_eye(x):
     return t.einsum("bij,ij->b", x, t.eye(x.shape[-1]))
 
 
-def _solve(rays, triangles):
-    """The reference's batched solve, so each mutant below differs only in its hit test."""
+def _system(rays, triangles):
+    """The batched matrices and right-hand sides of the reference, (nr, nt, 3, 3) and (nr, nt, 3)."""
     O, D = rays[:, None, 0], rays[:, None, 1]
     A, B, C = (triangles[None, :, i] for i in range(3))
     mat = t.stack(t.broadcast_tensors(-D, B - A, C - A), dim=-1)
-    singular = t.linalg.det(mat).abs() < 1e-8
-    mat = t.where(singular[..., None, None], t.eye(3).expand_as(mat), mat)
-    s, u, v = t.linalg.solve(mat, (O - A).expand(mat.shape[:-1])).unbind(-1)
-    return s, u, v, singular
+    return mat, (O - A).expand(mat.shape[:-1])
+
+
+def _solve(rays, triangles, degenerate_if):
+    """Solve with degenerate pairs (as `degenerate_if(mat)` decides) swapped for the identity."""
+    mat, rhs = _system(rays, triangles)
+    degenerate = degenerate_if(mat)
+    mat = t.where(degenerate[..., None, None], t.eye(3).expand_as(mat), mat)
+    s, u, v = t.linalg.solve(mat, rhs).unbind(-1)
+    return s, u, v, degenerate
+
+
+def _relative(mat):
+    return t.linalg.det(mat).abs() <= 1e-5 * mat.norm(dim=-2).prod(dim=-1)
+
+
+def _miss_unless(hit, s):
+    return t.where(hit, s, t.full_like(s, math.inf))
 
 
 @mutant("intersect_rays_triangles", "allows u + v up to 2 (tests u <= 1 and v <= 1 separately)")
 def intersect_square(rays, triangles):
-    s, u, v, singular = _solve(rays, triangles)
-    hit = (s > 0) & (u >= 0) & (v >= 0) & (u <= 1) & (v <= 1) & ~singular
-    return t.where(hit, s, t.full_like(s, math.inf))
+    s, u, v, degenerate = _solve(rays, triangles, _relative)
+    return _miss_unless((s > 0) & (u >= 0) & (v >= 0) & (u <= 1) & (v <= 1) & ~degenerate, s)
 
 
 @mutant("intersect_rays_triangles", "counts hits behind the origin")
 def intersect_behind(rays, triangles):
-    s, u, v, singular = _solve(rays, triangles)
-    hit = (u >= 0) & (v >= 0) & (u + v <= 1) & ~singular
-    return t.where(hit, s.abs(), t.full_like(s, math.inf))
+    s, u, v, degenerate = _solve(rays, triangles, _relative)
+    return _miss_unless((u >= 0) & (v >= 0) & (u + v <= 1) & ~degenerate, s.abs())
+
+
+@mutant(
+    "intersect_rays_triangles",
+    "decides 'parallel' with an absolute threshold |det| < 1e-8 (the old reference): the same scene in other "
+    "units loses every hit, and on some CPUs the solver raises on a degenerate pair",
+)
+def intersect_absolute_threshold(rays, triangles):
+    s, u, v, degenerate = _solve(rays, triangles, lambda mat: t.linalg.det(mat).abs() < 1e-8)
+    return _miss_unless((s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & ~degenerate, s)
+
+
+@mutant("intersect_rays_triangles", "solves every system, degenerate ones included (raises 'singular')")
+def intersect_unguarded(rays, triangles):
+    mat, rhs = _system(rays, triangles)
+    s, u, v = t.linalg.solve(mat, rhs).unbind(-1)
+    return _miss_unless((s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1), s)
+
+
+@mutant("intersect_rays_triangles", "swaps degenerate matrices for the identity but never marks them as misses")
+def intersect_degenerate_hits(rays, triangles):
+    s, u, v, _ = _solve(rays, triangles, _relative)
+    return _miss_unless((s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1), s)
 
 
 @mutant("render_depth", "keeps the farthest hit")

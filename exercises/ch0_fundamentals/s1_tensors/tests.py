@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from exercises.ch0_fundamentals.s1_tensors import solutions as ref
 from exercises.framework.asserts import (
     LEARNER_SETTINGS,
+    ExerciseFailure,
     assert_close,
     assert_shape,
     check,
@@ -268,8 +269,93 @@ def _axis_triangle() -> t.Tensor:
     return t.tensor([[[2.0, 0.0, 0.0], [2.0, 1.0, 0.0], [2.0, 0.0, 1.0]]])
 
 
-def _ray(y: float, z: float, origin_x: float = 0.0) -> t.Tensor:
-    return t.tensor([[[origin_x, 0.0, 0.0], [1.0, y, z]]])
+def _ray(y: float, z: float) -> t.Tensor:
+    return t.tensor([[[0.0, 0.0, 0.0], [1.0, y, z]]])
+
+
+def _pair(
+    origin: list[float], direction: list[float], a: list[float], b: list[float], c: list[float]
+) -> tuple[t.Tensor, t.Tensor]:
+    """One ray (1, 2, 3) and one triangle (1, 3, 3)."""
+    return t.tensor([[origin, direction]]), t.tensor([[a, b, c]])
+
+
+# Degenerate pairs, each built so that a solve on the raw matrix meets an exact zero (a zero
+# row or column): `t.linalg.solve` raises on every machine, and an implementation that swaps in
+# the identity but forgets to count the pair as a miss sees (s, u, v) = O - A = a clear hit.
+DEGENERATE_CASES = [
+    (_pair([3, 0.2, 0.2], [0, 1, 0], [2, 0, 0], [2, 1, 0], [2, 0, 1]), "a ray parallel to the triangle's plane"),
+    (_pair([2, -1, 0.2], [0, 1, 0], [2, 0, 0], [2, 1, 0], [2, 0, 1]), "a ray lying in the triangle's plane, across it"),
+    (_pair([0, 0.2, 0.2], [1, 0, 0], [-1, 0, 0], [2, 0, 0], [5, 0, 0]), "a zero-area triangle (corners on one line)"),
+    (_pair([0, 0.2, 0.2], [1, 0, 0], [-1, 0, 0], [-1, 0, 0], [-1, 0, 1]), "a zero-area triangle (two equal corners)"),
+    (_pair([-1, 0.2, 0.2], [0, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 1]), "a ray whose direction is the zero vector"),
+]
+
+
+def _oracle(rays: t.Tensor, triangles: t.Tensor) -> tuple[t.Tensor, t.Tensor]:
+    """Expected distances (inf on a miss) and a mask of the pairs whose answer is not in doubt.
+
+    Cramer's rule in float64, no solver. Degenerate pairs (|det| below 1e-9 of the product of
+    the column lengths) are misses. A pair near a boundary (a ray within 1e-3 of an edge, s near
+    0, or |det| between 1e-9 and 1e-2 of its bound: an ill-conditioned system) may go either way
+    in float32 on another machine, so the tests do not judge it.
+    """
+    rays, triangles = rays.double(), triangles.double()
+    O, D = rays[:, None, 0], rays[:, None, 1]
+    A, B, C = (triangles[None, :, i] for i in range(3))
+    c0, c1, c2 = t.broadcast_tensors(-D, B - A, C - A)
+    r = (O - A).expand_as(c0)
+    n = t.linalg.cross(c1, c2)
+    det = (c0 * n).sum(-1)
+    rel = det.abs() / (c0.norm(dim=-1) * c1.norm(dim=-1) * c2.norm(dim=-1)).clamp_min(1e-300)
+    safe = t.where(det == 0, t.ones_like(det), det)
+    s = (r * n).sum(-1) / safe
+    u = (c0 * t.linalg.cross(r, c2)).sum(-1) / safe
+    v = (c0 * t.linalg.cross(c1, r)).sum(-1) / safe
+    degenerate = rel < 1e-9
+    hit = (s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & ~degenerate
+    expected = t.where(hit, s, t.full_like(s, math.inf))
+    margin = t.stack([s / s.abs().clamp_min(1.0), u, v, 1 - u - v]).abs().min(0).values
+    decided = degenerate | ((rel > 1e-2) & (margin > 1e-3))
+    return expected, decided
+
+
+def _call(intersect_rays_triangles, rays: t.Tensor, tris: t.Tensor, what: str) -> t.Tensor:
+    """Run the learner's function, turning a crash into a message that names the input."""
+    try:
+        out = intersect_rays_triangles(rays, tris)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        name = "torch.linalg.LinAlgError" if isinstance(exc, t.linalg.LinAlgError) else type(exc).__name__
+        raise ExerciseFailure(
+            f"for {what}, intersect_rays_triangles raised {name} ({str(exc).rstrip('.')}). Detect degenerate pairs "
+            "yourself (|det| small relative to the column lengths) and keep them out of the solve: whether a "
+            "solver raises on a (nearly) singular matrix depends on the CPU and library, not on your code."
+        ) from None
+    assert_shape(out, (rays.shape[0], tris.shape[0]), f"intersect_rays_triangles on {what}")
+    return out
+
+
+def _compare(out: t.Tensor, expected: t.Tensor, decided: t.Tensor, what: str) -> None:
+    out = out.double()
+    wrong_miss = decided & t.isinf(out) & ~t.isinf(expected)
+    garbage = decided & ~t.isinf(out) & t.isinf(expected)
+    n = int(decided.sum())
+    check(
+        not bool(wrong_miss.any()),
+        f"for {what}: {int(wrong_miss.sum())} of the {n} pairs checked clearly hit the triangle, but you "
+        "returned t.inf. Is your test for 'parallel' an absolute threshold (like |det| < 1e-8)? The "
+        "determinant scales with the cube of the units; compare it with the product of the column lengths.",
+    )
+    check(
+        not bool(garbage.any()),
+        f"for {what}: {int(garbage.sum())} of the {n} pairs checked clearly miss (or are degenerate: parallel, "
+        "in-plane, zero area), but you returned a finite distance. Check s > 0, u >= 0, v >= 0, u + v <= 1, "
+        "and that every pair you treat as degenerate ends up as t.inf.",
+    )
+    hits = decided & ~t.isinf(expected)
+    assert_close(out[hits], expected[hits], f"hit distances for {what}", atol=1e-4, rtol=1e-4)
 
 
 @learner_test
@@ -280,15 +366,30 @@ def test_intersect_rays_triangles(intersect_rays_triangles) -> None:
         (_ray(0.2, 0.24), 2.0, "a ray through the interior near the hypotenuse (u + v = 0.88)"),
         (_ray(0.4, 0.4), math.inf, "a ray with u + v = 0.8 + 0.8 > 1 (outside the triangle's hypotenuse)"),
         (_ray(-0.1, 0.2), math.inf, "a ray with u < 0"),
-        (_ray(0.1, 0.1, origin_x=3.0), math.inf, "a triangle behind the ray's origin (s < 0)"),
-        (t.tensor([[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), math.inf, "a ray parallel to the triangle (singular system)"),
+        (
+            t.tensor([[[3.0, 0.2, 0.2], [1.0, 0.0, 0.0]]]),
+            math.inf,
+            "a triangle behind the ray's origin (the line meets it at s = -1, inside the triangle)",
+        ),
     ]
     for ray, expected, what in cases:
-        out = intersect_rays_triangles(ray, tri)
-        assert_shape(out, (1, 1), "intersect_rays_triangles(1 ray, 1 triangle)")
-        value = float(out[0, 0])
+        value = float(_call(intersect_rays_triangles, ray, tri, what)[0, 0])
         ok = math.isinf(value) if math.isinf(expected) else abs(value - expected) < 1e-4
         check(ok, f"for {what}: expected {expected}, got {value}.")
+    for (ray, triangle), what in DEGENERATE_CASES:
+        value = float(_call(intersect_rays_triangles, ray, triangle, what)[0, 0])
+        check(
+            math.isinf(value),
+            f"for {what}: expected t.inf (a degenerate pair is a miss), got {value}. Did you swap the singular "
+            "matrix for the identity but forget to mark the pair as a miss?",
+        )
+
+    # The same scene in other units: every coordinate times k leaves each distance s unchanged.
+    rays, tris = ref.make_rays_2d(16, 16, 0.5, 0.5), ref.scene()
+    expected, decided = _oracle(rays, tris)
+    for k, units in [(1.0, "metres"), (1e-3, "kilometres"), (1e3, "millimetres")]:
+        what = f"the scene of 256 rays and {len(tris)} triangles in {units} (every coordinate times {k:g})"
+        _compare(_call(intersect_rays_triangles, rays * k, tris * k, what), expected, decided, what)
 
     @LEARNER_SETTINGS
     @given(seeds, small, small)
@@ -296,18 +397,9 @@ def test_intersect_rays_triangles(intersect_rays_triangles) -> None:
         rays = _randn(seed, nr, 2, 3)
         rays[:, 1, 0] = rays[:, 1, 0].abs() + 0.5
         tris = _randn(seed + 1, nt, 3, 3) + t.tensor([3.0, 0.0, 0.0])
-        out = intersect_rays_triangles(rays, tris)
-        assert_shape(
-            out, (nr, nt), f"intersect_rays_triangles(rays {tuple(rays.shape)}, triangles {tuple(tris.shape)})"
-        )
-        expected = ref.intersect_rays_triangles(rays, tris)
-        check(
-            t.equal(t.isinf(out), t.isinf(expected)),
-            f"hits and misses differ from the reference in {int((t.isinf(out) != t.isinf(expected)).sum())} of "
-            f"{out.numel()} (ray, triangle) pairs: check all four conditions s > 0, u >= 0, v >= 0, u + v <= 1.",
-        )
-        finite = ~t.isinf(expected)
-        assert_close(out[finite], expected[finite], "hit distances", atol=1e-4)
+        what = f"random rays {tuple(rays.shape)} and triangles {tuple(tris.shape)}"
+        expected, decided = _oracle(rays, tris)
+        _compare(_call(intersect_rays_triangles, rays, tris, what), expected, decided, what)
 
     prop()
 
