@@ -38,7 +38,7 @@ from exercises.framework.guards import assert_layouts, assert_repeatable, corner
 HIDDEN_TRIGGER_SHA256 = "cd444e42df12f1840439cc82fc1fa9feeae41de2582bba810d35a581f349e2c0"
 # The reference solution's score on the challenge (see the meta-tests); its tolerance covers
 # another CPU's rounding, never a different search.
-HIDDEN_REFERENCE_SCORE = 0.97
+HIDDEN_REFERENCE_SCORE = 0.98
 HIDDEN_HELD_OUT = 99  # held-out requests the challenge scores a trigger on (a third from each family)
 
 
