@@ -12,8 +12,12 @@ ARENA := $(VENV)/bin/arena
 # cohort and its browser check) run in one process after the rest, which runs on both cores.
 SERIAL_AREAS := tests/study_group/test_measure_cohort.py tests/book tests/images
 STAMP := $(VENV)/.installed
+# A second numerics path, as another machine takes it: ATen's AVX2 kernels (not AVX-512), oneDNN
+# capped at AVX2, MKL's COMPATIBLE code path (honoured on Intel and AMD alike; MKL ignores
+# MKL_CBWR=AVX2 on AMD) and one thread instead of two. No result may depend on which path runs.
+OTHER_NUMERICS := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help install book serve test test-fast test-integration lint bench pins lock generate clean
+.PHONY: help install book serve test test-numerics test-fast test-integration lint bench pins lock generate clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,7 +39,12 @@ serve: book  ## Serve the built book on 127.0.0.1
 test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and training tests
 	scripts/system-deps.sh
 	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=25 $(SERIAL_AREAS:%=--ignore=%)
+	@$(MAKE) --no-print-directory test-numerics
 	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(SERIAL_AREAS)
+
+test-numerics: install  ## Reference solutions, stubs, mutants, smoke pages and organisms again, on another numerics path
+	env $(OTHER_NUMERICS) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=10 tests/exercises/test_meta.py \
+		tests/chapter1/test_ch1_a_organisms.py tests/chapter1/test_ch1_b_organisms.py
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"

@@ -24,7 +24,7 @@ from arena.paths import REPO_ROOT
 
 PINS_FILE = "pins.toml"
 GENERATED_HEADER = "# Generated from pins.toml by `arena pins sync`. Do not edit: edit pins.toml."
-CHAPTER_GROUPS = ("chapter0", "chapter1", "chapter2", "chapter3")
+CHAPTER_GROUPS = ("chapter0", "chapter1", "chapter2", "chapter3", "chapter4")
 # What a learner's environment (environment.yml) holds: everything but contributor tooling.
 LEARNER_GROUPS = ("core", *CHAPTER_GROUPS, "book", "jupyter", "study-group")
 # Libraries the benchmarks compare the curriculum's code with. Each lives in its own virtualenv

@@ -53,7 +53,12 @@ def run_jupyter_book(source_path: str, output_path: str, toc_path: str, fresh: b
             "external_toc_path": toc.as_posix(),
             "nitpicky": True,
             "latex_individualpages": False,
-            "html_theme_options": {"extra_footer": FOOTER.format(version=release_tag(), config=run_size())},
+            "html_theme_options": {
+                "extra_footer": FOOTER.format(version=release_tag(), config=run_size()),
+                # One search box per page: the sidebar's (the article header's icon on a phone).
+                # Left unset, the theme adds a header bar holding a second one.
+                "navbar_persistent": [],
+            },
         },
         warningiserror=True,
         keep_going=True,

@@ -33,7 +33,9 @@ def build(
 ) -> None:
     """Generate the section and chapter pages, then build the site, executing every page."""
     from arena.book import build as builder
+    from arena.book import failures
     from arena.book.mathjax import MathJaxUnavailable
+    from arena.paths import EXERCISES_DIR
     from exercises.framework.registry import UnknownSection
     from exercises.framework.source import SourceError
 
@@ -46,7 +48,11 @@ def build(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if status != 0:
-        typer.echo(f"the book build failed (exit {status}): see the warnings above", err=True)
+        failed = failures.read_report(out)
+        for line in failures.summary(failed, EXERCISES_DIR):
+            typer.echo(line, err=True)
+        why = "the failed pages are listed above" if failed else "see the warnings above"
+        typer.echo(f"the book build failed (exit {status}): {why}; the site marks each failed page", err=True)
         raise typer.Exit(status)
     where = f"--output {out}" if output else f"--config {config}"
     typer.echo(f"built {builder.html_dir(out) / 'index.html'}; serve it with: arena book serve {where}")

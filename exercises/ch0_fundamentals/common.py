@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch as t
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -28,6 +26,11 @@ class Digits:
 
 def digits() -> Digits:
     """The 1,797 digits (no download: the data ship with scikit-learn), split 1,437 / 360."""
+    # Imported here: scikit-learn takes longer to import than torch, and `arena check` for a
+    # chapter-0 exercise imports this module without ever needing the data.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     raw = load_digits()
     x = t.tensor(raw.images, dtype=t.float32).unsqueeze(1) / 16.0  # pixel values are 0..16
     y = t.tensor(raw.target, dtype=t.int64)

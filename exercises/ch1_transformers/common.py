@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from exercises.framework import pretrained
+from exercises.framework.pretrained import PretrainedUnavailable as PretrainedUnavailable  # re-exported
+
 if TYPE_CHECKING:
     from transformer_lens import HookedTransformer
 
@@ -233,32 +236,14 @@ PRETRAINED_FILES = {
 }  # fmt: skip
 
 
-class PretrainedUnavailable(RuntimeError):
-    """A pretrained model is neither in the Hugging Face cache nor downloadable."""
-
-
 def load_pretrained(name: str, *, no_processing: bool = False, device: str | None = None) -> HookedTransformer:
     """`HookedTransformer.from_pretrained(name)` (or `from_pretrained_no_processing`), except that a
     model neither cached nor downloadable raises one short `PretrainedUnavailable` saying what to
     download and how, rather than the hub's chained tracebacks about connections and cache misses."""
-    from huggingface_hub import constants
-    from huggingface_hub.errors import LocalEntryNotFoundError
-    from transformer_lens import HookedTransformer
-
-    load = HookedTransformer.from_pretrained_no_processing if no_processing else HookedTransformer.from_pretrained
-    try:
-        return load(name, device=device)
-    except OSError as exc:
-        causes = [exc, exc.__cause__, exc.__context__]
-        if not any(isinstance(c, LocalEntryNotFoundError) for c in causes):
-            raise
-    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the hub could not be reached"
-    what = PRETRAINED_DOWNLOADS.get(name, f"{name}'s weights and tokenizer from the Hugging Face hub")
-    command = f"hf download {name} {' '.join(PRETRAINED_FILES.get(name, ()))}".strip()
-    raise PretrainedUnavailable(
-        f"{name} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}.\n"
-        f"The full config needs {what}; the section's manifest lists it under downloads_full.\n"
-        "To get it, run this cell once with network access and HF_HUB_OFFLINE unset (later runs use the cache),\n"
-        f"or run `{command}` on a machine with network access and copy its models--{name} folder into the cache above.\n"
-        "Without it, run at the default config (ARENA_CONFIG=default)."
+    return pretrained.load_pretrained(
+        name,
+        what=PRETRAINED_DOWNLOADS.get(name),
+        files=PRETRAINED_FILES.get(name, ()),
+        no_processing=no_processing,
+        device=device,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -87,8 +88,8 @@ def assert_close(
     `diagnose` maps a description of a common mistake to the value that mistake produces; if
     the learner's output matches one, the message names it.
     """
-    got = _as_tensor(actual, what)
-    want = _as_tensor(expected, what)
+    got = _as_tensor(actual, what).detach()
+    want = _as_tensor(expected, what).detach()
     if got.shape != want.shape:
         assert_shape(got, want.shape, what)
     if _close(got, want, atol, rtol):
@@ -137,17 +138,46 @@ def assert_unchanged(before: torch.Tensor, after: torch.Tensor, what: str = "the
         )
 
 
+@dataclass(frozen=True)
+class ChallengeScore:
+    """What the test of an open-ended challenge returns: the learner's score beside the reference's.
+
+    A challenge has no answer key, so its test fails only what is plainly broken (no better than
+    doing nothing) and otherwise reports a number; `arena check` shows it next to the score the
+    reference solution reached, and the meta-tests hold the reference to that recorded figure.
+    """
+
+    metric: str  # what is measured, in the learner's words: "attack success rate within 50 steps"
+    value: float
+    reference: float  # the reference solution's score on the same inputs
+    higher_is_better: bool = True
+    tolerance: float = 0.0  # how far below `reference` the reference solution itself may land
+
+    def describe(self) -> str:
+        better = "higher" if self.higher_is_better else "lower"
+        return f"{self.metric}: {self.value:.4g} (reference solution: {self.reference:.4g}; {better} is better)"
+
+    def reaches_reference(self) -> bool:
+        gap = self.value - self.reference if self.higher_is_better else self.reference - self.value
+        return gap >= -self.tolerance
+
+
 def learner_test(func: F) -> F:
     """Mark a learner test: it raises ExerciseFailure on a wrong answer and prints on success.
 
     Called from a notebook (`tests.test_layernorm(LayerNorm)`) the printed line is the feedback;
-    called by `arena check`, the return and exception are what count.
+    called by `arena check`, the return and exception are what count. A challenge's test returns
+    its `ChallengeScore`, which is printed too.
     """
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        func(*args, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        if isinstance(result, ChallengeScore):
+            print(f"✓ {func.__name__} scored {result.describe()}")
+            return result
         print(f"✓ {func.__name__} passed")
+        return None
 
     wrapper.is_learner_test = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

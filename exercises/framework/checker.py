@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from exercises.framework.asserts import ExerciseFailure
+from exercises.framework.asserts import ChallengeScore, ExerciseFailure
 from exercises.framework.loader import learner_frames, load_namespace
 from exercises.framework.source import Exercise, Section
 
@@ -33,6 +33,7 @@ class Result:
     outcome: Outcome
     message: str
     seconds: float
+    score: ChallengeScore | None = None  # set for a challenge that ran
 
     @property
     def passed(self) -> bool:
@@ -56,10 +57,12 @@ def run_test(section: Section, ex: Exercise, obj: Any, learner_files: set[str] |
     if test is None:
         raise LookupError(f"{section.module}.tests has no `{ex.meta.test_name}` for exercise {ex.meta.id}")
     start = time.perf_counter()
-    outcome, message = Outcome.PASS, "passed"
+    outcome, message, score = Outcome.PASS, "passed", None
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            test(obj)
+            returned = test(obj)
+        if isinstance(returned, ChallengeScore):
+            score, message = returned, f"challenge scored {returned.describe()}"
     except BaseException as raw:
         if isinstance(raw, KeyboardInterrupt):
             raise
@@ -71,7 +74,7 @@ def run_test(section: Section, ex: Exercise, obj: Any, learner_files: set[str] |
         else:
             outcome = Outcome.ERROR
             message = learner_frames(exc, learner_files) if learner_files else f"{type(exc).__name__}: {exc}"
-    return Result(ex.meta.id, ex.meta.name, ex.meta.title, outcome, message, time.perf_counter() - start)
+    return Result(ex.meta.id, ex.meta.name, ex.meta.title, outcome, message, time.perf_counter() - start, score)
 
 
 def check_file(section: Section, path: Path, only: str | None = None) -> list[Result]:

@@ -127,3 +127,47 @@ def test_downloads_and_colab_links_point_at_files_that_exist(page: Any, site: An
         assert Path(REPO_ROOT, path).is_file(), f"{path} does not exist"
         tracked = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO_ROOT, capture_output=True)
         assert tracked.returncode == 0, f"{path} is not committed, so it will not be at {release_tag()}"
+
+
+VISIBLE_SEARCH_CONTROLS = """() => [...document.querySelectorAll(
+    'input[type=search], .search-button, .search-button-field, form.bd-search')].filter(e => {
+        const box = e.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== 'hidden'
+            && !e.closest('dialog:not([open])');
+    }).map(e => e.className)"""
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_one_search_box_per_page_and_it_finds_a_section(browser: Any, site: Any, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(urljoin(site.url, SECTION_PAGE), wait_until="networkidle")
+        controls = page.evaluate(VISIBLE_SEARCH_CONTROLS)
+        assert len(controls) == 1, f"{len(controls)} search controls at {width} px: {controls}"
+        page.locator(".search-button__button:visible").first.click()
+        box = page.locator("#pst-search-dialog input[type=search]")
+        box.fill(SEARCH_WORD)
+        box.press("Enter")
+        page.locator("#search-results ul.search li a").first.wait_for(timeout=15_000)
+        assert SECTION_PAGE in (page.locator("#search-results ul.search li a").first.get_attribute("href") or "")
+    finally:
+        context.close()
+
+
+def test_the_manifest_table_fits_a_phone_screen(browser: Any, site: Any) -> None:
+    """At 390 px the manifest's long paths must wrap, not push the table past the screen's edge."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        for section in site.sections:
+            s = get_section(section)
+            page.goto(urljoin(site.url, f"_generated/{s.folder.parent.name}/{s.folder.name}.html"))
+            table = page.locator("main table", has_text="Downloads").first
+            right = table.evaluate("t => t.getBoundingClientRect().right")
+            container = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+            assert right <= 390, f"{section}: the manifest table ends at {right} px on a 390 px screen"
+            assert container[0] <= container[1], f"{section}: the manifest overflows its container {container}"
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{section}: the page scrolls sideways"
+    finally:
+        context.close()

@@ -1,6 +1,7 @@
 """The build's guarantees, on a two-page book with the real `_config.yml`: a failing cell or a
-broken reference fails it; each config has its own execution cache; unchanged code is never
-executed again, even when the prose around it changes."""
+broken reference fails it, and a failed page is named in the last lines and marked on the site;
+each config has its own execution cache; unchanged code is never executed again, even when the
+prose around it changes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from arena.book import app
+from arena.book import build as builder
 from arena.book.build import execute_book, html_dir
+from arena.book.failures import BANNER_CLASS, REPORT_NAME, TITLE_MARK
 from arena.paths import BOOK_DIR
 
 pytestmark = pytest.mark.slow
@@ -41,14 +46,6 @@ def counting_page(counter: Path, prose: str) -> str:
     return f"# Page\n\n{prose}\n\n```{{code-cell}} ipython3\n{code}\n```\n"
 
 
-def test_a_failing_cell_fails_the_build(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    source, toc = make_book(tmp_path, "# Page\n\n```{code-cell} ipython3\nraise ValueError('boom')\n```\n")
-    assert execute_book("smoke", tmp_path / "out", toc, source) != 0
-    out, err = capfd.readouterr()
-    assert "Executing notebook failed" in out + err and "boom" in out + err
-    assert execute_book("smoke", tmp_path / "out", toc, source) != 0, "an unchanged failing page passed on a rebuild"
-
-
 def test_a_broken_reference_fails_the_build(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     source, toc = make_book(tmp_path, "# Page\n\nSee [nowhere](missing.md).\n")
     assert execute_book("smoke", tmp_path / "out", toc, source) != 0
@@ -76,3 +73,45 @@ def test_configs_have_separate_caches_and_unchanged_code_is_not_reexecuted(tmp_p
     html = (html_dir(smoke) / "page.html").read_text()
     assert "Edited prose." in html and "config=smoke" in html
     assert counter.read_text() == "xx", "editing prose re-executed an unchanged cell"
+
+
+BROKEN_PAGE = (
+    "# Broken page\n\n```{code-cell} ipython3\nvalue = 1\n```\n\nSome prose.\n\n"
+    "```{code-cell} ipython3\nassert value == 1\nraise ValueError('the solver said singular')\n```\n"
+)
+
+
+def test_a_failed_page_is_named_in_the_last_lines_and_marked_on_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`arena book build` as a user runs it, on a book with a deliberately broken page: the exit
+    status is non-zero, the last lines name the page, the cell and the error, and the page
+    carries a banner and a marked title (the sidebar too). An unchanged failing page fails the
+    rebuild too (Sphinx would skip it); fixing the page clears all of it."""
+    source, toc = make_book(tmp_path, BROKEN_PAGE)
+    output = tmp_path / "out"
+    monkeypatch.setattr(builder, "build", lambda size, sections, output: execute_book(size, output, toc, source))
+
+    result = CliRunner().invoke(app, ["build", "--output", str(output)])
+    assert result.exit_code != 0
+    last = [line for line in result.output.splitlines() if line.strip()][-4:]
+    assert last[0] == "1 page failed to execute:", result.output[-2000:]
+    assert last[1] == "  Broken page (page), cell 4: ValueError: the solver said singular"
+    line = (source / "page.md").read_text().splitlines().index("assert value == 1") + 1
+    assert last[2] == f"    {source / 'page.md'}:{line}: assert value == 1"
+    assert "the failed pages are listed above" in result.output.splitlines()[-1]
+    html = (html_dir(output) / "page.html").read_text()
+    assert BANNER_CLASS in html and "cell 4: ValueError: the solver said singular" in html
+    assert f"<title>{TITLE_MARK}Broken page" in html
+    assert f"{TITLE_MARK}Broken page</a>" in (html_dir(output) / "index.html").read_text(), "the sidebar hides it"
+
+    again = CliRunner().invoke(app, ["build", "--output", str(output)])
+    assert again.exit_code != 0, "an unchanged failing page passed on a rebuild"
+    assert "cell 4: ValueError: the solver said singular" in again.output
+
+    (source / "page.md").write_text(NOTEBOOK_FRONT + BROKEN_PAGE.replace("raise ValueError", "print"))
+    fixed = CliRunner().invoke(app, ["build", "--output", str(output)])
+    assert fixed.exit_code == 0, fixed.output[-2000:]
+    assert not (output / REPORT_NAME).exists()
+    html = (html_dir(output) / "page.html").read_text()
+    assert BANNER_CLASS not in html and TITLE_MARK not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,27 @@ def test_malformed_chapter_yaml_names_file_and_line(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(registry, "chapter_paths", lambda: {9: bad})
     with pytest.raises(SourceError, match=rf"{bad}:3: not valid YAML"):
         registry.get_chapter(9)
+
+
+def test_a_challenge_reports_its_score_beside_the_reference() -> None:
+    from exercises.framework.asserts import ChallengeScore, learner_test
+    from exercises.framework.checker import Outcome, run_test
+
+    @learner_test
+    def test_batched_trace(fn):  # stands in for a challenge's test: it scores instead of judging
+        return ChallengeScore("attack success rate", float(fn()), reference=0.7, tolerance=0.05)
+
+    section = get_section("0.1")
+    exercise = section.exercise("0.1.4")
+    tests_module = importlib.import_module(f"{section.module}.tests")
+    original = tests_module.test_batched_trace
+    tests_module.test_batched_trace = test_batched_trace
+    try:
+        result = run_test(section, exercise, lambda: 0.62)
+    finally:
+        tests_module.test_batched_trace = original
+    assert result.outcome is Outcome.PASS
+    assert result.message == "challenge scored attack success rate: 0.62 (reference solution: 0.7; higher is better)"
+    assert result.score is not None and not result.score.reaches_reference()
+    assert ChallengeScore("loss", 0.71, reference=0.7, higher_is_better=False, tolerance=0.02).reaches_reference()
+    assert not ChallengeScore("loss", 0.8, reference=0.7, higher_is_better=False).reaches_reference()

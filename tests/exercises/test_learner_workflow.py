@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -178,3 +181,49 @@ def test_dataclasses_and_future_annotations_load(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["check", "0.1", "--file", str(path), "--exercise", "0.1.4"])
     assert result.exit_code == 0, result.output
+
+
+# The ray tracer as the old reference wrote it: "singular" decided by an absolute threshold.
+ABSOLUTE_THRESHOLD = """
+import torch as t
+
+def intersect_rays_triangles(rays, triangles):
+    O, D = rays[:, None, 0], rays[:, None, 1]
+    A, B, C = (triangles[None, :, i] for i in range(3))
+    mat = t.stack(t.broadcast_tensors(-D, B - A, C - A), dim=-1)
+    singular = t.linalg.det(mat).abs() < 1e-8
+    mat = t.where(singular[..., None, None], t.eye(3).expand_as(mat), mat)
+    s, u, v = t.linalg.solve(mat, (O - A).expand(mat.shape[:-1])).unbind(-1)
+    hit = (s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & ~singular
+    return t.where(hit, s, t.full_like(s, t.inf))
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ((), "the scene of 256 rays and 22 triangles in kilometres"),
+        (
+            ("singular = t.linalg.det(mat).abs() < 1e-8", "singular = t.zeros(mat.shape[:-2], dtype=t.bool)"),
+            "for a ray parallel to the triangle's plane, intersect_rays_triangles raised torch.linalg.LinAlgError",
+        ),
+    ],
+    ids=["absolute-threshold", "no-guard"],
+)
+def test_check_names_the_degenerate_case_a_ray_tracer_gets_wrong(
+    isolated_user_state: Path, tmp_path: Path, edit: tuple[str, str], named: str
+) -> None:
+    """`arena check`, as a learner runs it, rejects a tracer that a change of units or a parallel
+    ray breaks, and says which case: on every CPU, not only where the solver happens to raise."""
+    path = tmp_path / "mine.py"
+    path.write_text(ABSOLUTE_THRESHOLD.replace(*edit) if edit else ABSOLUTE_THRESHOLD)
+    arena = Path(sys.executable).with_name("arena")
+    result = subprocess.run(
+        [str(arena), "check", "0.1", "--file", str(path), "--exercise", "0.1.9"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert named in " ".join(result.stdout.split()), result.stdout

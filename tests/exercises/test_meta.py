@@ -2,19 +2,23 @@
 
 For every exercise of every section: the reference solution passes; the blank stub fails; each
 mutant (a plausible wrong answer kept in the section's `mutants.py`) is rejected with a message;
-exercises of importance >= 3 have at least one mutant. Generated files must be current, and the
+each alternative (a right answer written another way, in `alternatives.py`) passes; exercises of
+importance >= 3 have at least one mutant. A section that classifies its mutants covers every
+class of mistake, or says why a class does not apply. Generated files must be current, and the
 instructor notebook must execute top to bottom at the smoke config.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from types import ModuleType
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from exercises.framework import generate, mutants
+from exercises.framework import alternatives, generate, mutants
 from exercises.framework.checker import Outcome, run_test
 from exercises.framework.loader import FUTURE_FLAGS, fresh_module
 from exercises.framework.registry import get_section, section_ids
@@ -58,6 +62,8 @@ def test_reference_solution_passes(section_id: str, exercise_id: str) -> None:
     solutions = importlib.import_module(f"{section.module}.solutions")
     result = run_test(section, ex, getattr(solutions, ex.meta.name))
     assert result.outcome is Outcome.PASS, f"reference solution of {exercise_id} fails its own test: {result.message}"
+    if result.score is not None:  # a challenge: the recorded reference figure must be the reference's own
+        assert result.score.reaches_reference(), f"the reference of challenge {exercise_id} {result.message}"
 
 
 @pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
@@ -86,6 +92,27 @@ def test_mutants_are_rejected(section_id: str, exercise_id: str) -> None:
         assert len(result.message) > 20, f"the message for mutant '{m.description}' is too terse: {result.message!r}"
 
 
+def _alternatives_module(section: Section) -> ModuleType | None:
+    name = f"{section.module}.alternatives"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+@pytest.mark.parametrize(("section_id", "exercise_id"), _exercise_params())
+def test_alternatives_pass(section_id: str, exercise_id: str) -> None:
+    """A right answer written another way must pass: a test that rejects it is wrong too."""
+    section = get_section(section_id)
+    ex = section.exercise(exercise_id)
+    module = _alternatives_module(section)
+    for alt in alternatives.collect(module) if module else []:
+        if alt.target != ex.meta.name:
+            continue
+        result = run_test(section, ex, alt.impl)
+        assert result.outcome is Outcome.PASS, (
+            f"the test of {exercise_id} rejects a right answer, '{alt.description}' "
+            f"(outcome {result.outcome.value}: {result.message})"
+        )
+
+
 @pytest.mark.parametrize("section_id", SECTIONS)
 def test_every_mutant_targets_an_exercise(section_id: str) -> None:
     section = get_section(section_id)
@@ -93,6 +120,33 @@ def test_every_mutant_targets_an_exercise(section_id: str) -> None:
     module = importlib.import_module(f"{section.module}.mutants")
     stray = [m.description for m in mutants.collect(module) if m.target not in names]
     assert not stray, f"mutants for unknown exercises in {module.__name__}: {stray}"
+    alt_module = _alternatives_module(section)
+    stray = [a.description for a in alternatives.collect(alt_module) if a.target not in names] if alt_module else []
+    assert not stray, f"alternatives for unknown exercises in {section.module}.alternatives: {stray}"
+
+
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_classified_sections_cover_every_class_of_mistake(section_id: str) -> None:
+    """Once a section classifies its mutants (or keeps alternatives), it has a mutant of each class
+    that slips past a plain value comparison, or `NOT_APPLICABLE` in mutants.py says why not, and
+    at least two alternatives."""
+    section = get_section(section_id)
+    module = importlib.import_module(f"{section.module}.mutants")
+    found = mutants.collect(module)
+    alt_module = _alternatives_module(section)
+    if alt_module is None and all(m.kind is mutants.ORDINARY for m in found):
+        return  # not reviewed against the classes yet
+    exempt = getattr(module, "NOT_APPLICABLE", {})
+    kinds = {m.kind for m in found}
+    missing = [
+        k.value for k in mutants.MistakeClass if k is not mutants.ORDINARY and k not in kinds and k not in exempt
+    ]
+    assert not missing, (
+        f"{module.__name__} has no mutant of the class(es) {missing}: add one, or say why the class does not "
+        "apply in NOT_APPLICABLE = {mutants.DOMAIN_CORNER: 'why'}"
+    )
+    count = len(alternatives.collect(alt_module)) if alt_module else 0
+    assert count >= 2, f"{section.module}.alternatives has {count} alternative(s); keep at least two right answers"
 
 
 @pytest.mark.parametrize("section_id", SECTIONS)

@@ -19,7 +19,7 @@ from arena.paths import IMAGES_DIR
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 QUIET = Console(quiet=True)
-IMAGE_NAMES = ["base", "ch0", "ch1", "ch2", "ch3"]
+IMAGE_NAMES = ["base", "ch0", "ch1", "ch2", "ch3", "ch4"]
 UNITS_IN_CONTAINER = "/units"
 
 

@@ -37,7 +37,7 @@ def test_chapters_are_found_by_key_number_or_folder() -> None:
 
 def test_build_order_puts_the_base_first_once() -> None:
     assert [s.name for s in CATALOG.build_order(["ch2", "0", "ch2"])] == ["base", "ch2", "ch0"]
-    assert [s.name for s in CATALOG.build_order(["all"])] == ["base", "ch0", "ch1", "ch2", "ch3"]
+    assert [s.name for s in CATALOG.build_order(["all"])] == ["base", "ch0", "ch1", "ch2", "ch3", "ch4"]
     assert [s.name for s in CATALOG.build_order(["base"])] == ["base"]
 
 
@@ -54,6 +54,7 @@ def test_every_image_installs_existing_pin_groups_and_has_smoke_units() -> None:
         "ch1_transformers",
         "ch2_rl",
         "ch3_scale",
+        "ch4_evals_oversight",
     ]
     assert CATALOG.units_for(CATALOG.image("ch3"))[0] == CATALOG.base.units[0]
 

@@ -78,10 +78,12 @@ def intersect_rays_triangles(rays: Tensor, triangles: Tensor) -> Tensor:
     A, B, C = (triangles[None, :, i] for i in range(3))  # each (1, nt, 3)
     mat = t.stack(t.broadcast_tensors(-D, B - A, C - A), dim=-1)  # (nr, nt, 3, 3)
     rhs = (O - A).expand(mat.shape[:-1])  # (nr, nt, 3)
-    singular = t.linalg.det(mat).abs() < 1e-8
-    mat = t.where(singular[..., None, None], t.eye(3).expand_as(mat), mat)
+    # Parallel rays and zero-area triangles: |det| is tiny *relative to* the column lengths.
+    size = mat.norm(dim=-2).prod(dim=-1)  # (nr, nt), the largest |det| these columns allow
+    degenerate = t.linalg.det(mat).abs() <= 1e-5 * size
+    mat = t.where(degenerate[..., None, None], t.eye(3).expand_as(mat), mat)
     s, u, v = t.linalg.solve(mat, rhs).unbind(-1)
-    hit = (s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & ~singular
+    hit = (s > 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & ~degenerate
     return t.where(hit, s, t.full_like(s, t.inf))
 
 

@@ -10,10 +10,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from exercises.ch0_fundamentals.s2_neural_networks import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
-@mutant("ReLU", "clamps in place, editing the caller's tensor")
+@mutant("ReLU", "clamps in place, editing the caller's tensor", kind=SIDE_EFFECT)
 class ReLUInPlace(nn.Module):
     def forward(self, x):
         return x.clamp_(min=0)
@@ -74,12 +74,12 @@ def conv_window_transposed(x, weight, stride=1, padding=0):
     return t.einsum("bcijkl,ockl->boij", windows, weight)
 
 
-@mutant("maxpool2d", "pads with zeros instead of -inf")
+@mutant("maxpool2d", "pads with zeros instead of -inf", kind=HIDDEN_TERM)
 def pool_zero_pad(x, kernel_size, stride=None, padding=0):
     return ref.maxpool2d(F.pad(x, (padding,) * 4), kernel_size, stride, 0)
 
 
-@mutant("maxpool2d", "uses stride 1 when no stride is given")
+@mutant("maxpool2d", "uses stride 1 when no stride is given", kind=DOMAIN_CORNER)
 def pool_stride_one(x, kernel_size, stride=None, padding=0):
     return ref.maxpool2d(x, kernel_size, stride or 1, padding)
 
@@ -98,7 +98,7 @@ class ConvNoPadding(ref.Conv2d):
         return ref.conv2d(x, self.weight, self.stride, 0)
 
 
-@mutant("BatchNorm2d", "normalises with the unbiased variance")
+@mutant("BatchNorm2d", "normalises with the unbiased variance", kind=HIDDEN_TERM)
 class BNUnbiased(ref.BatchNorm2d):
     def forward(self, x):
         out = super().forward(x)
@@ -108,7 +108,7 @@ class BNUnbiased(ref.BatchNorm2d):
         return (x - mean) / t.sqrt(var + self.eps) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-@mutant("BatchNorm2d", "updates running_var with the biased variance")
+@mutant("BatchNorm2d", "updates running_var with the biased variance", kind=HIDDEN_TERM)
 class BNBiasedRunning(ref.BatchNorm2d):
     def forward(self, x):
         if self.training:
@@ -131,7 +131,7 @@ class BNMomentumSwapped(ref.BatchNorm2d):
         return super().forward(x)
 
 
-@mutant("BatchNorm2d", "uses batch statistics in eval mode too")
+@mutant("BatchNorm2d", "uses batch statistics in eval mode too", kind=DOMAIN_CORNER)
 class BNAlwaysBatch(ref.BatchNorm2d):
     def forward(self, x):
         if self.training:
@@ -140,7 +140,7 @@ class BNAlwaysBatch(ref.BatchNorm2d):
         return (x - mean) / t.sqrt(var + self.eps) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-@mutant("BatchNorm2d", "adds epsilon outside the square root")
+@mutant("BatchNorm2d", "adds epsilon outside the square root", kind=HIDDEN_TERM)
 class BNEpsOutside(ref.BatchNorm2d):
     def forward(self, x):
         super().forward(x)  # updates the running statistics as usual
@@ -222,7 +222,7 @@ def train_no_zero_grad(model, optimizer, x, y, batch_size, generator):
     return sum(losses) / len(losses)
 
 
-@mutant("train_epoch", "forgets model.train()")
+@mutant("train_epoch", "forgets model.train()", kind=DOMAIN_CORNER)
 def train_no_train_mode(model, optimizer, x, y, batch_size, generator):
     losses = []
     for idx in ref.batches(len(x), batch_size, generator):
@@ -246,13 +246,13 @@ def train_last_loss(model, optimizer, x, y, batch_size, generator):
     return loss.item()
 
 
-@mutant("evaluate", "forgets model.eval()")
+@mutant("evaluate", "forgets model.eval()", kind=DOMAIN_CORNER)
 def evaluate_train_mode(model, x, y, batch_size=512):
     with t.inference_mode():
         return sum(int((model(x[i]).argmax(1) == y[i]).sum()) for i in ref.batches(len(x), batch_size)) / len(x)
 
 
-@mutant("evaluate", "records gradients")
+@mutant("evaluate", "records gradients", kind=SIDE_EFFECT)
 def evaluate_with_grad(model, x, y, batch_size=512):
     model.eval()
     return sum(int((model(x[i]).argmax(1) == y[i]).sum()) for i in ref.batches(len(x), batch_size)) / len(x)
@@ -277,3 +277,145 @@ def save_parameters_only(path: Path, model, optimizer, epoch):
 @mutant("save_checkpoint", "pickles the module and optimiser objects")
 def save_objects(path: Path, model, optimizer, epoch):
     t.save({"model": model, "optimizer": optimizer, "epoch": epoch}, path)
+
+
+# Side effects: right outputs, but the caller's tensors, the module's state or the model are left wrong.
+
+
+@mutant(
+    "BatchNorm2d",
+    "copies the running statistics in with copy_ outside no_grad (graph kept in buffers)",
+    kind=SIDE_EFFECT,
+)
+class BNCopyWithGraph(ref.BatchNorm2d):
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+        n = x.numel() // x.shape[1]
+        self.running_mean.copy_((1 - self.momentum) * self.running_mean + self.momentum * mean)
+        self.running_var.copy_((1 - self.momentum) * self.running_var + self.momentum * var * n / (n - 1))
+        self.num_batches_tracked += 1
+        shape = (1, -1, 1, 1)
+        x_hat = (x - mean.view(shape)) / t.sqrt(var.view(shape) + self.eps)
+        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("BatchNorm2d", "keeps the last batch's mean as an attribute, graph included", kind=SIDE_EFFECT)
+class BNKeepsLastMean(ref.BatchNorm2d):
+    def forward(self, x):
+        if self.training:
+            self.last_mean = x.mean((0, 2, 3))
+        return super().forward(x)
+
+
+@mutant("save_checkpoint", "switches the model to eval mode to save it, and leaves it there", kind=SIDE_EFFECT)
+def save_in_eval_mode(path: Path, model, optimizer, epoch):
+    model.eval()
+    ref.save_checkpoint(path, model, optimizer, epoch)
+
+
+# Domain corners: right on the test's one scenario, wrong on another the statement promises.
+
+
+@mutant("ReLU", "computes with numpy, so no gradient flows back", kind=DOMAIN_CORNER)
+class ReLUNumpy(nn.Module):
+    def forward(self, x):
+        return t.from_numpy(x.detach().numpy().clip(min=0))
+
+
+@mutant("Linear", "contracts with einsum 'bi,oi->bo' (2-D inputs only)", kind=DOMAIN_CORNER)
+class LinearTwoD(ref.Linear):
+    def forward(self, x):
+        out = t.einsum("bi,oi->bo", x, self.weight)
+        return out + self.bias if self.bias is not None else out
+
+
+@mutant("pad2d", "assumes a (b, c, h, w) input", kind=DOMAIN_CORNER)
+def pad_four_d(x, padding, value=0.0):
+    b, c, h, w = x.shape
+    out = x.new_full((b, c, h + 2 * padding, w + 2 * padding), value)
+    out[:, :, padding : padding + h, padding : padding + w] = x
+    return out
+
+
+@mutant("conv2d", "reads one kernel size for both dimensions (square kernels only)", kind=DOMAIN_CORNER)
+def conv_square_kernel(x, weight, stride=1, padding=0):
+    x = ref.pad2d(x, padding)
+    b, c, h, w = x.shape
+    k = weight.shape[-1]
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    sb, sc, sh, sw = x.stride()
+    windows = x.as_strided((b, c, oh, ow, k, k), (sb, sc, sh * stride, sw * stride, sh, sw))
+    return t.einsum("bcijkl,ockl->boij", windows, weight[..., :k, :k])
+
+
+# Hidden terms: a term that inputs or a forward-only comparison would leave invisible.
+
+
+@mutant("BatchNorm2d", "computes the batch statistics under no_grad (no gradient through them)", kind=HIDDEN_TERM)
+class BNStatsNoGrad(ref.BatchNorm2d):
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        with t.no_grad():
+            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            n = x.numel() // x.shape[1]
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+            self.num_batches_tracked += 1
+        shape = (1, -1, 1, 1)
+        x_hat = (x - mean.view(shape)) / t.sqrt(var.view(shape) + self.eps)
+        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("BatchNorm2d", "leaves epsilon out in eval mode (running variances near 1 hide it)", kind=HIDDEN_TERM)
+class BNEvalNoEps(ref.BatchNorm2d):
+    def forward(self, x):
+        if self.training:
+            return super().forward(x)
+        shape = (1, -1, 1, 1)
+        x_hat = (x - self.running_mean.view(shape)) / t.sqrt(self.running_var.view(shape))
+        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("BatchNorm2d", "adds epsilon to the batch variance it also stores in running_var", kind=HIDDEN_TERM)
+class BNEpsInRunningVar(ref.BatchNorm2d):
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False) + self.eps
+        n = x.numel() // x.shape[1]
+        with t.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+            self.num_batches_tracked += 1
+        shape = (1, -1, 1, 1)
+        return (x - mean.view(shape)) / var.view(shape).sqrt() * self.weight.view(shape) + self.bias.view(shape)
+
+
+@mutant("ResidualBlock", "projects only when the channels change, not when the stride is 2", kind=DOMAIN_CORNER)
+class BlockProjectOnChannelsOnly(ref.ResidualBlock):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__(in_channels, out_channels, stride)
+        if in_channels == out_channels:
+            self.right = ref.Sequential()
+
+
+@mutant("ResidualBlock", "adds the shortcut of x.detach() (no gradient through the shortcut)", kind=HIDDEN_TERM)
+class BlockDetachedShortcut(ref.ResidualBlock):
+    def forward(self, x):
+        return self.relu(self.left(x) + self.right(x.detach()))
+
+
+@mutant("train_epoch", "returns the mean over examples, weighting each batch by its size", kind=HIDDEN_TERM)
+def train_weighted_mean(model, optimizer, x, y, batch_size, generator):
+    model.train()
+    total = 0.0
+    for idx in ref.batches(len(x), batch_size, generator):
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+    return total / len(x)

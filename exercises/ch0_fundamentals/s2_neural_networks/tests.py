@@ -1,4 +1,7 @@
-"""Tests for section 0.2. Each layer is compared with its torch.nn twin holding the same weights.
+"""Tests for section 0.2. Each layer is compared with its torch.nn twin holding the same weights:
+outputs, and gradients too (a layer that matches forward can still backpropagate wrongly). The
+layers must also leave their inputs alone, keep no autograd history in their buffers, and work on
+float64 and non-contiguous inputs.
 
 Call them from your notebook, e.g. `tests.test_conv2d(conv2d)`. Inputs are drawn by hypothesis
 (fixed seeds), so a test checks many shapes, strides and paddings, not one example.
@@ -26,6 +29,15 @@ from exercises.framework.asserts import (
     check,
     fail,
     learner_test,
+)
+from exercises.framework.guards import (
+    assert_backward_matches,
+    assert_layouts,
+    assert_no_history,
+    assert_repeatable,
+    corner,
+    requiring_grad,
+    unchanged,
 )
 
 # No shrinking: a minimal counterexample is nice, but not worth a 30-second wait after every wrong answer.
@@ -81,8 +93,8 @@ def test_relu(ReLU) -> None:
     def prop(seed: int, n: int, d: int) -> None:
         x = _randn(seed, n, d)
         before = x.clone()
-        out = ReLU()(x)
-        assert_unchanged(before, x, "ReLU's input")
+        with unchanged("ReLU()(x)", x=x):
+            out = ReLU()(x)
         assert_close(
             out,
             F.relu(before),
@@ -91,6 +103,9 @@ def test_relu(ReLU) -> None:
         )
 
     prop()
+    x = _randn(3, 4, 5)  # about half negative
+    assert_layouts(lambda v: ReLU()(v), x, oracle=F.relu, what="ReLU()(x)")
+    assert_backward_matches(ReLU(), nn.ReLU(), x, "ReLU()")
 
 
 @learner_test
@@ -112,14 +127,22 @@ def test_linear(Linear) -> None:
     @given(seeds, small, small, small, st.booleans())
     def prop(seed: int, n: int, d_in: int, d_out: int, bias: bool) -> None:
         layer = Linear(d_in, d_out, bias=bias)
-        x = _randn(seed, 2, n, d_in)
+        x = _randn(seed, 2, n, d_in)  # two leading dimensions: the statement promises any number
         twin = _load_into(nn.Linear(d_in, d_out, bias=bias), layer, f"Linear({d_in}, {d_out}, bias={bias})")
-        out = layer(x)
+        with corner(f"Linear({d_in}, {d_out}) on x of shape {tuple(x.shape)}, (..., in_features)"), unchanged(x=x):
+            out = layer(x)
         expected = twin(x)
         diagnose = {"the bias is missing": F.linear(x, layer.weight)} if bias else {}
         assert_close(out, expected, f"Linear({d_in}, {d_out}, bias={bias}) on x {tuple(x.shape)}", diagnose=diagnose)
 
     prop()
+    layer = Linear(4, 3)
+    with t.no_grad():
+        layer.bias.fill_(0.5)  # the bias term moves every output by 0.5, far beyond the tolerance
+    twin = _load_into(nn.Linear(4, 3), layer, "Linear(4, 3)")
+    x = _randn(5, 2, 4)
+    assert_layouts(layer, x, oracle=twin, what="Linear(4, 3)", float64=False)
+    assert_backward_matches(layer, twin, x, "Linear(4, 3)")
 
 
 @learner_test
@@ -132,13 +155,18 @@ def test_flatten(Flatten) -> None:
         end = data.draw(st.integers(start % nd, nd - 1)) - data.draw(st.sampled_from([0, nd]))
         x = _randn(seed, *shape)
         expected = nn.Flatten(start, end)(x)
-        out = Flatten(start, end)(x)
+        with unchanged(x=x):
+            out = Flatten(start, end)(x)
         assert_shape(out, expected.shape, f"Flatten({start}, {end}) on shape {tuple(shape)} (end_dim is inclusive)")
         assert_close(out, expected, f"Flatten({start}, {end})")
 
     prop()
     x = t.zeros(2, 3, 4, 5)
     assert_shape(Flatten()(x), (2, 60), "Flatten() with the defaults (start_dim=1, end_dim=-1) on shape (2, 3, 4, 5)")
+    # Flatten is often handed a view (after a permute or a transpose): merging its dimensions needs reshape.
+    x = _randn(6, 2, 3, 4, 5)
+    for start, end in [(1, -1), (0, 2), (-3, -2)]:
+        assert_layouts(Flatten(start, end), x, oracle=nn.Flatten(start, end), what=f"Flatten({start}, {end})")
 
 
 @learner_test
@@ -147,12 +175,23 @@ def test_pad2d(pad2d) -> None:
     @given(seeds, small, small, st.integers(0, 3), st.sampled_from([0.0, -math.inf, 2.5]))
     def prop(seed: int, h: int, w: int, p: int, value: float) -> None:
         x = _randn(seed, 2, 3, h, w)
-        out = pad2d(x, p, value)
+        with unchanged(x=x):
+            out = pad2d(x, p, value)
         expected = F.pad(x, (p, p, p, p), value=value)
         assert_shape(out, expected.shape, f"pad2d(x {tuple(x.shape)}, padding={p})")
         assert_close(out, expected, f"pad2d(x {tuple(x.shape)}, padding={p}, value={value})")
 
     prop()
+    # The statement promises (..., h, w): any number of leading dimensions, not just (b, c, h, w).
+    for shape in [(4, 5), (3, 4, 5), (2, 1, 3, 4, 5)]:
+        x = _randn(len(shape), *shape)
+        with corner(f"pad2d on x of shape {shape} (the statement allows any leading dimensions)"):
+            out = pad2d(x, 2, -1.5)
+        assert_close(out, F.pad(x, (2, 2, 2, 2), value=-1.5), f"pad2d(x {shape}, padding=2, value=-1.5)")
+    x = _randn(9, 2, 3, 4, 5)
+    assert_layouts(
+        lambda v: pad2d(v, 1, 2.5), x, oracle=lambda v: F.pad(v, (1, 1, 1, 1), value=2.5), what="pad2d(x, 1, 2.5)"
+    )
 
 
 @learner_test
@@ -165,14 +204,19 @@ def test_conv2d(conv2d) -> None:
         st.integers(1, 4),
         st.integers(1, 3),
         st.integers(1, 3),
+        st.integers(1, 3),
         st.integers(0, 2),
         st.integers(0, 4),
         st.integers(0, 4),
     )
-    def prop(seed: int, b: int, c_in: int, c_out: int, k: int, stride: int, p: int, extra_h: int, extra_w: int) -> None:
-        x = _randn(seed, b, c_in, k + extra_h, k + extra_w)
-        weight = _randn(seed + 1, c_out, c_in, k, k)
-        out = conv2d(x, weight, stride=stride, padding=p)
+    def prop(
+        seed: int, b: int, c_in: int, c_out: int, kh: int, kw: int, stride: int, p: int, extra_h: int, extra_w: int
+    ) -> None:
+        # Kernels need not be square: weight is (c_out, c_in, kh, kw).
+        x = _randn(seed, b, c_in, kh + extra_h, kw + extra_w)
+        weight = _randn(seed + 1, c_out, c_in, kh, kw)
+        with unchanged(x=x, weight=weight):
+            out = conv2d(x, weight, stride=stride, padding=p)
         expected = F.conv2d(x, weight, stride=stride, padding=p)
         what = f"conv2d(x {tuple(x.shape)}, weight {tuple(weight.shape)}, stride={stride}, padding={p})"
         assert_shape(out, expected.shape, what + " (output size = (h + 2 * padding - k) // stride + 1)")
@@ -189,10 +233,17 @@ def test_conv2d(conv2d) -> None:
         )
 
     prop()
-    # A non-contiguous input: the windows must follow the input's own strides.
-    x = _randn(7, 2, 3, 6, 5).transpose(-1, -2)
-    weight = _randn(8, 4, 3, 2, 2)
-    assert_close(conv2d(x, weight), F.conv2d(x, weight), "conv2d on a transposed (non-contiguous) input", atol=1e-4)
+    # float64, and non-contiguous inputs: the windows must follow the input's own strides.
+    x, weight = _randn(7, 2, 3, 6, 5), _randn(8, 4, 3, 2, 3)
+    for p in (0, 1):
+        assert_layouts(
+            lambda a, w: conv2d(a, w, stride=2, padding=p),
+            x,
+            weight,
+            oracle=lambda a, w: F.conv2d(a, w, stride=2, padding=p),
+            what=f"conv2d(x, weight, stride=2, padding={p})",
+            atol=1e-4,
+        )
 
 
 @learner_test
@@ -202,7 +253,8 @@ def test_maxpool2d(maxpool2d) -> None:
     def prop(seed: int, k: int, stride: int | None, extra_h: int, extra_w: int, data: st.DataObject) -> None:
         p = data.draw(st.integers(0, k // 2))  # torch requires padding <= kernel_size / 2
         x = _randn(seed, 2, 2, k + extra_h, k + extra_w) - 3.0  # mostly negative: a zero border would win
-        out = maxpool2d(x, k, stride, p)
+        with unchanged(x=x):
+            out = maxpool2d(x, k, stride, p)
         expected = F.max_pool2d(x, k, stride, p)
         what = f"maxpool2d(x {tuple(x.shape)}, kernel_size={k}, stride={stride}, padding={p})"
         assert_shape(out, expected.shape, what + " (stride defaults to kernel_size)")
@@ -223,6 +275,10 @@ def test_maxpool2d(maxpool2d) -> None:
         maxpool2d(x, 2), (1, 2, 3, 3), "maxpool2d(x (1, 2, 6, 6), kernel_size=2) (stride defaults to kernel_size)"
     )
     assert_close(maxpool2d(x, 2), F.max_pool2d(x, 2), "maxpool2d(x (1, 2, 6, 6), kernel_size=2)")
+    x = _randn(2, 2, 3, 7, 6) - 3.0
+    assert_layouts(
+        lambda v: maxpool2d(v, 3, 2, 1), x, oracle=lambda v: F.max_pool2d(v, 3, 2, 1), what="maxpool2d(x, 3, 2, 1)"
+    )
 
 
 @learner_test
@@ -249,6 +305,11 @@ def test_conv2d_module(Conv2d) -> None:
         assert_close(layer(x), twin(x), f"Conv2d({c_in}, {c_out}, {k}, stride={stride}, padding={p})", atol=1e-4)
 
     prop()
+    layer = Conv2d(2, 3, 3, stride=2, padding=1)
+    twin = _load_into(nn.Conv2d(2, 3, 3, 2, 1, bias=False), layer, "Conv2d(2, 3, 3, stride=2, padding=1)")
+    x = _randn(4, 2, 2, 7, 6)
+    assert_layouts(layer, x, oracle=twin, what="Conv2d(2, 3, 3, stride=2, padding=1)", float64=False, atol=1e-4)
+    assert_backward_matches(layer, twin, x, "Conv2d(2, 3, 3, stride=2, padding=1)", atol=1e-4)
 
 
 def _bn_batches(seed: int, c: int, steps: int) -> list[t.Tensor]:
@@ -275,18 +336,25 @@ def test_batchnorm2d(BatchNorm2d) -> None:
     )
     assert_close(bn.running_var, t.ones(3), "a fresh BatchNorm2d's running_var (starts at ones)")
 
+    # eps 0.1 besides the default 1e-5: at 1e-5, epsilon added in the wrong place (outside the square
+    # root, or into the batch variance used for running_var) changes nothing above the tolerance.
     @SETTINGS
-    @given(seeds, st.integers(1, 4), st.sampled_from([0.1, 0.3]))
-    def prop(seed: int, c: int, momentum: float) -> None:
-        bn = BatchNorm2d(c, momentum=momentum)
+    @given(seeds, st.integers(1, 4), st.sampled_from([0.1, 0.3]), st.sampled_from([1e-5, 0.1]))
+    def prop(seed: int, c: int, momentum: float, eps: float) -> None:
+        bn = BatchNorm2d(c, eps=eps, momentum=momentum)
         with t.no_grad():
             bn.weight.copy_(_randn(seed, c))
             bn.bias.copy_(_randn(seed + 1, c))
-        twin = _load_into(nn.BatchNorm2d(c, momentum=momentum), bn, f"BatchNorm2d({c})")
-        what = f"BatchNorm2d({c}, momentum={momentum})"
+        twin = _load_into(nn.BatchNorm2d(c, eps=eps, momentum=momentum), bn, f"BatchNorm2d({c})")
+        what = f"BatchNorm2d({c}, eps={eps}, momentum={momentum})"
         for step, x in enumerate(_bn_batches(seed, c, 3)):
+            # As inside a network, the input records gradients: statistics stored without no_grad would
+            # then carry its graph.
+            x_in = requiring_grad(x)
+            with unchanged(f"{what} in train mode", x=x_in):
+                out = bn(x_in)
             assert_close(
-                bn(x),
+                out,
                 twin(x),
                 f"{what} output in train mode, batch {step}",
                 atol=1e-3,  # the last batch is nearly constant: float32 loses digits normalising it
@@ -308,17 +376,45 @@ def test_batchnorm2d(BatchNorm2d) -> None:
             "(updated with the unbiased batch variance, n / (n - 1) times the biased one)",
         )
         assert_equal(int(bn.num_batches_tracked), 3, f"{what}.num_batches_tracked after 3 training batches")
-        check(not bn.running_mean.requires_grad, f"{what}.running_mean requires grad: update it under t.no_grad().")
+        assert_no_history(bn, "bn")
         bn.eval()
         twin.eval()
         x = _randn(seed + 9, 2, c, 3, 3)
-        before = bn.running_mean.clone()
+        with unchanged(
+            f"{what} in eval mode (it normalises with the running statistics and must not update them)", bn=bn
+        ):
+            out = assert_repeatable(lambda: bn(x), f"{what} in eval mode")
         assert_close(
-            bn(x), twin(x), atol=1e-4, what=f"{what} output in eval mode (normalise with the running statistics)"
+            out, twin(x), atol=1e-4, what=f"{what} output in eval mode (normalise with the running statistics)"
         )
-        assert_unchanged(before, bn.running_mean, f"{what}.running_mean in eval mode (eval must not update it)")
 
     prop()
+
+    def fresh(c: int = 2) -> tuple[nn.Module, nn.Module]:
+        bn = BatchNorm2d(c, momentum=0.3)
+        with t.no_grad():
+            bn.weight.copy_(_randn(11, c) + 1)
+            bn.bias.copy_(_randn(12, c))
+        return bn, _load_into(nn.BatchNorm2d(c, momentum=0.3), bn, f"BatchNorm2d({c})")
+
+    # Eval mode with a channel whose running variance is tiny (1e-4, as after training on a nearly
+    # constant channel): there epsilon changes the output by 5%, so leaving it out cannot pass.
+    bn, twin = fresh(3)
+    with t.no_grad():
+        bn.running_mean.copy_(t.tensor([0.5, -1.0, 2.0]))
+        bn.running_var.copy_(t.tensor([1e-4, 0.5, 3.0]))
+    twin = _load_into(twin, bn, "BatchNorm2d(3)")
+    bn.eval()
+    twin.eval()
+    x = _randn(14, 2, 3, 2, 2) * 0.01 + 0.5
+    assert_close(bn(x), twin(x), "BatchNorm2d(3) in eval mode with running_var [1e-4, 0.5, 3.0]", atol=1e-4)
+
+    x = _randn(13, 4, 2, 3, 2) * 2 + 1
+    # The gradient flows through the batch mean and variance too, not only through x itself.
+    assert_backward_matches(*fresh(), x, "BatchNorm2d(2) in train mode", atol=1e-4)
+    assert_layouts(
+        lambda v: fresh()[0](v), x, oracle=lambda v: fresh()[1](v), what="BatchNorm2d(2) in train mode", float64=False
+    )
 
 
 @learner_test
@@ -401,9 +497,14 @@ def _randomise(module: nn.Module, seed: int) -> None:
 
 
 def _compare_with_twin(module: nn.Module, twin: nn.Module, x: t.Tensor, what: str) -> None:
+    """Outputs in train and eval mode, gradients in train mode, and no graph left in any buffer."""
     _randomise(module, 0)
     twin = _load_into(twin, module, what)
-    assert_close(module(x), twin(x), f"{what} in train mode", atol=1e-4)
+    assert_backward_matches(module, twin, x, f"{what} in train mode", atol=1e-4)
+    assert_no_history(module, "block" if "Block" in what else "model")
+    with unchanged(what, x=x):
+        out = module(x)
+    assert_close(out, twin(x), f"{what} in train mode", atol=1e-4)
     module.eval()
     twin.eval()
     assert_close(module(x), twin(x), f"{what} in eval mode", atol=1e-4)
@@ -415,7 +516,9 @@ def test_residualblock(ResidualBlock) -> None:
         block = ResidualBlock(c_in, c_out, stride)
         x = _randn(c_in + stride, 3, c_in, 5, 5)
         what = f"ResidualBlock({c_in}, {c_out}, stride={stride})"
-        out = block(x)
+        shortcut = "the projection" if stride != 1 or c_in != c_out else "the identity"
+        with corner(f"{what} on x {tuple(x.shape)}, whose shortcut must be {shortcut}"):
+            out = block(x)
         assert_shape(out, (3, c_out, 3 if stride == 2 else 5, 3 if stride == 2 else 5), f"{what} on x {tuple(x.shape)}")
         check(bool(out.min() >= 0), f"{what} has negative outputs: the block ends with a ReLU after the addition.")
         _compare_with_twin(block, _TorchResidualBlock(c_in, c_out, stride), x, what)
@@ -432,6 +535,8 @@ def test_resnet(ResNet) -> None:
 
 
 def _toy_problem() -> tuple[t.Tensor, t.Tensor]:
+    """45 examples: with batches of 8 the last batch has 5, so the mean of the batch losses differs
+    from the mean over examples by more than the tolerance."""
     gen = t.Generator().manual_seed(0)
     x = t.randn(45, 1, 4, 4, generator=gen)
     return x, (x.flatten(1)[:, :3].argmax(1) + (t.rand(45, generator=gen) < 0.2).long()) % 3
@@ -446,7 +551,8 @@ def _one_epoch(train_epoch, model: nn.Module) -> tuple[float, t.optim.Optimizer]
     x, y = _toy_problem()
     opt = t.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model.eval()  # as if the previous epoch ended with an evaluation
-    return train_epoch(model, opt, x, y, 8, t.Generator().manual_seed(1)), opt
+    with unchanged("train_epoch", x=x, y=y):
+        return train_epoch(model, opt, x, y, 8, t.Generator().manual_seed(1)), opt
 
 
 @learner_test
@@ -510,7 +616,8 @@ def test_evaluate(evaluate) -> None:
     before = model[2].running_mean.clone()
     grad_modes: list[bool] = []
     model.register_forward_hook(lambda *_: grad_modes.append(t.is_grad_enabled()))
-    acc = evaluate(model, x, y, batch_size=16)
+    with unchanged("evaluate", x=x, y=y, parameters=list(model.parameters())):
+        acc = evaluate(model, x, y, batch_size=16)  # 50 examples: the last batch of 16 holds only 2
     assert_unchanged(
         before,
         model[2].running_mean,
@@ -525,7 +632,7 @@ def test_evaluate(evaluate) -> None:
     expected = ref.evaluate(reference, x, y, batch_size=16)
     check(isinstance(acc, float), f"evaluate must return a Python float, got {type(acc).__name__}.")
     check(
-        abs(acc - expected) < 1e-9,
+        abs(acc - expected) < 1e-6,  # float32 means are right too; one example is 1/50
         f"evaluate returned {acc}, expected accuracy {expected} (the fraction correct"
         f"{', not the count' if acc > 1 else ''}).",
     )
@@ -547,7 +654,8 @@ def test_save_checkpoint(save_checkpoint) -> None:
     model, opt = _trained_pair()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ckpt.pt"
-        save_checkpoint(path, model, opt, 7)
+        with unchanged("save_checkpoint", model=model, optimizer_state=list(opt.state.values())):
+            save_checkpoint(path, model, opt, 7)
         check(path.exists(), f"save_checkpoint did not create {path.name}: call t.save(..., path).")
         try:
             state = t.load(path, weights_only=True)

@@ -8,7 +8,7 @@ import math
 import torch as t
 
 from exercises.ch0_fundamentals.s3_optimisers import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("SGD", "ignores nesterov")
@@ -53,7 +53,7 @@ class SGDRebinds(ref.SGD):
             p = p - self.lr * p.grad  # noqa: PLW2901 - the mistake on purpose
 
 
-@mutant("RMSprop", "puts epsilon inside the square root")
+@mutant("RMSprop", "puts epsilon inside the square root", kind=HIDDEN_TERM)
 class RMSpropEpsInside(ref.RMSprop):
     @t.no_grad()
     def step(self):
@@ -108,7 +108,7 @@ class AdamOffByOne(ref.Adam):
         _adam_step(self, t_offset=1)
 
 
-@mutant("Adam", "puts epsilon inside the square root")
+@mutant("Adam", "puts epsilon inside the square root", kind=HIDDEN_TERM)
 class AdamEpsInside(ref.Adam):
     @t.no_grad()
     def step(self):
@@ -148,7 +148,7 @@ def cosine_no_half(step, warmup, total, max_lr, min_lr=0.0):
     return min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
-@mutant("warmup_cosine", "decays to zero, ignoring min_lr")
+@mutant("warmup_cosine", "decays to zero, ignoring min_lr", kind=HIDDEN_TERM)
 def cosine_to_zero(step, warmup, total, max_lr, min_lr=0.0):
     return ref.warmup_cosine(step, warmup, total, max_lr, 0.0)
 
@@ -170,7 +170,7 @@ def schedule_no_zero_grad(loss_fn, optimizer, schedule, steps):
     return losses
 
 
-@mutant("train_with_schedule", "returns loss tensors")
+@mutant("train_with_schedule", "returns loss tensors", kind=SIDE_EFFECT)
 def schedule_tensors(loss_fn, optimizer, schedule, steps):
     losses = []
     for step in range(steps):
@@ -190,3 +190,113 @@ def grid_reversed(**axes):
         dict(sorted(zip(keys, values), key=lambda kv: list(axes).index(kv[0])))
         for values in itertools.product(*(axes[k] for k in keys))
     ]
+
+
+# Side effects: right values on fresh gradients, but p.grad or the optimiser's state is left wrong.
+
+
+@mutant("SGD", "adds the Nesterov look-ahead into p.grad in place", kind=SIDE_EFFECT)
+class SGDNesterovInPlace(ref.SGD):
+    @t.no_grad()
+    def step(self):
+        for i, p in enumerate(self.params):
+            g = p.grad + self.weight_decay * p if self.weight_decay else p.grad
+            if self.momentum:
+                buf = self.buffers[i]
+                buf = g.clone() if buf is None else self.momentum * buf + g
+                self.buffers[i] = buf
+                g = g.add_(buf, alpha=self.momentum) if self.nesterov else buf
+            p -= self.lr * g
+
+
+@mutant(
+    "Adam", "builds its moment estimates as p * 0 outside no_grad (autograd history in its state)", kind=SIDE_EFFECT
+)
+class AdamStateWithHistory(ref.Adam):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr, betas, eps, weight_decay)
+        self.m = [p * 0 for p in self.params]
+        self.v = [p * 0 for p in self.params]
+
+
+@mutant("RMSprop", "squares the gradient in place into p.grad (`g.mul_(g)` on g = p.grad)", kind=SIDE_EFFECT)
+class RMSpropSquaresInPlace(ref.RMSprop):
+    @t.no_grad()
+    def step(self):
+        for p, v in zip(self.params, self.square_avg):
+            g = p.grad + self.weight_decay * p if self.weight_decay else p.grad
+            step = self.lr * g
+            v.mul_(self.alpha).add_((1 - self.alpha) * g.mul_(g))
+            p -= step / (v.sqrt() + self.eps)
+
+
+# Domain corners: right while the learning rate is constant, or for one shape of the problem only.
+
+
+@mutant("SGD", "steps with the learning rate given to __init__ (ignores a schedule)", kind=DOMAIN_CORNER)
+class SGDInitLr(ref.SGD):
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(params, lr, momentum, weight_decay, nesterov)
+        self.initial_lr = lr
+
+    @t.no_grad()
+    def step(self):
+        scheduled, self.lr = self.lr, self.initial_lr
+        super().step()
+        self.lr = scheduled
+
+
+@mutant("Adam", "folds the learning rate into the bias-corrected step size once, in __init__", kind=DOMAIN_CORNER)
+class AdamInitStepSize(ref.Adam):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr, betas, eps, weight_decay)
+        self.step_size = lr
+
+    @t.no_grad()
+    def step(self):
+        self.t += 1
+        beta1, beta2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad + self.weight_decay * p if self.weight_decay else p.grad
+            m.mul_(beta1).add_((1 - beta1) * g)
+            v.mul_(beta2).add_((1 - beta2) * g * g)
+            p -= self.step_size * (m / (1 - beta1**self.t)) / ((v / (1 - beta2**self.t)).sqrt() + self.eps)
+
+
+@mutant("warmup_cosine", "divides by warmup before checking it (fails when there is no warmup)", kind=DOMAIN_CORNER)
+def warmup_divides_first(step, warmup, total, max_lr, min_lr=0.0):
+    ramp = max_lr * (step + 1) / warmup
+    if step < warmup:
+        return ramp
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@mutant("grid", "skips an axis with no values instead of giving no combination", kind=DOMAIN_CORNER)
+def grid_skips_empty(**axes):
+    kept = {k: v for k, v in axes.items() if v}
+    return [dict(zip(kept, values)) for values in itertools.product(*kept.values())]
+
+
+# Hidden terms: a term the default arguments leave too small to see.
+
+
+@mutant("RMSprop", "uses the default alpha 0.99 whatever it is given", kind=HIDDEN_TERM)
+class RMSpropFixedAlpha(ref.RMSprop):
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr, 0.99, eps, weight_decay)
+
+
+@mutant("Adam", "uses epsilon 1e-8 whatever it is given", kind=HIDDEN_TERM)
+class AdamFixedEps(ref.Adam):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr, betas, 1e-8, weight_decay)
+
+
+@mutant("AdamW", "decays by lr * weight_decay squared (a typo that a small weight_decay hides)", kind=HIDDEN_TERM)
+class AdamWSquaredDecay(ref.AdamW):
+    @t.no_grad()
+    def step(self):
+        for p in self.params:
+            p.mul_(1 - self.lr * self.decoupled_weight_decay**2)
+        ref.Adam.step(self)

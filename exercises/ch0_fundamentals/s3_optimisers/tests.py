@@ -1,6 +1,8 @@
 """Tests for section 0.3. Each optimiser runs 100 steps beside its torch.optim twin on the same
-problem (float64) and must agree to within 1e-6 throughout. Call them from your notebook, e.g.
-`tests.test_sgd(SGD)`.
+problem (float64) and must agree to within 1e-6 throughout, including while a torch.optim
+lr_scheduler changes the learning rate, when the gradient tensors are reused, and when step()
+is called twice without a new backward; it must leave `p.grad` as it found it and keep no
+autograd history in its state. Call them from your notebook, e.g. `tests.test_sgd(SGD)`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import torch as t
 from torch import nn
 
 from exercises.ch0_fundamentals.s3_optimisers import solutions as ref
-from exercises.framework.asserts import assert_close, check, fail, learner_test
+from exercises.framework.asserts import assert_close, check, learner_test
+from exercises.framework.guards import assert_calls_match, assert_no_history, corner, unchanged
 
 STEPS = 100
 TOLERANCE = 1e-6
 
 
 def _problem() -> tuple[list[nn.Parameter], Callable[[list[nn.Parameter]], t.Tensor]]:
-    """Two parameters and a loss with curvature, a nonlinearity and gradients of mixed scales."""
+    """Two parameters (so a step count kept per parameter shows) and a loss with curvature, a
+    nonlinearity and gradients of mixed scales: the quadratic term gives gradients of order 10,
+    the sin^2 term order 1 to 10, and the tanh coupling order 0.1, so that every coordinate's
+    running averages differ, and where epsilon goes matters for the small ones."""
     gen = t.Generator().manual_seed(0)
     a = t.randn(6, 12, generator=gen, dtype=t.float64)
     b = t.randn(6, generator=gen, dtype=t.float64)
@@ -36,69 +42,183 @@ def _problem() -> tuple[list[nn.Parameter], Callable[[list[nn.Parameter]], t.Ten
     return params, loss
 
 
-def _compare(make_mine: Callable, make_torch: Callable, what: str) -> None:
+def _gradients(step: int) -> str:
+    """How the gradients reach step `step` (1-based). Most steps start afresh (zero_grad, then
+    backward). Every tenth step from the 2nd, the gradient tensors are zeroed in place and refilled
+    by backward, as `zero_grad(set_to_none=False)` does: state that holds `p.grad` itself instead of
+    a copy is zeroed with it (step 2 still has step 1's tensors). Every tenth step from the 7th
+    calls step() again without a new backward: it must act again, on the same gradients, so
+    p.grad must be exactly what backward left there."""
+    if step % 10 == 2:
+        return (
+            "before this step the gradient tensors were zeroed in place and refilled by backward (as "
+            "zero_grad(set_to_none=False) does); that matters only if your state holds p.grad itself, not a copy"
+        )
+    if step % 10 == 7:
+        return (
+            "this step() came right after another one without a new backward: it must act again, on the same gradients"
+        )
+    return "fresh gradients"
+
+
+def _advance(opt, params: list[nn.Parameter], loss, step: int) -> None:  # noqa: ANN001
+    how = _gradients(step)
+    if how.startswith("fresh"):
+        opt.zero_grad()
+        loss(params).backward()
+    elif how.startswith("before this step"):
+        for p in params:
+            p.grad.zero_()
+        loss(params).backward()
+
+
+def _compare(make_mine: Callable, make_torch: Callable, what: str, schedule: bool = False) -> None:
+    """Step mine and torch's side by side; with `schedule`, torch's CosineAnnealingWarmRestarts
+    changes the learning rate before every step (down a cosine, and back up every 7 steps) and the
+    same rate is set on mine, as train_with_schedule does."""
     mine_params, loss = _problem()
     torch_params, _ = _problem()
     start = [p.detach().clone() for p in mine_params]
     mine, theirs = make_mine(mine_params), make_torch(torch_params)
-    for step in range(1, STEPS + 1):
-        for opt, ps in ((mine, mine_params), (theirs, torch_params)):
-            opt.zero_grad()
-            loss(ps).backward()
-            opt.step()
+    scheduler = t.optim.lr_scheduler.CosineAnnealingWarmRestarts(theirs, T_0=7, eta_min=0.0) if schedule else None
+    name = type(mine).__name__
+    steps = itertools.count(1)
+    torch_steps = itertools.count(1)
+
+    def step_mine() -> list[t.Tensor]:
+        step = next(steps)
+        _advance(mine, mine_params, loss, step)
+        if scheduler is not None:
+            mine.lr = theirs.param_groups[0]["lr"]
+        with unchanged(f"{what}.step()", grads_of=mine_params):
+            mine.step()
+        assert_no_history(mine, name)
         if step == 1:
             check(
                 not all(t.equal(p.detach(), s) for p, s in zip(mine_params, start)),
                 f"{what}: the parameters did not change after one step. Update them in place under no_grad "
                 "(`p -= lr * g` or `p.add_(...)`); `p = p - lr * g` only rebinds a local name.",
             )
-        gap = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(mine_params, torch_params))
-        if gap > TOLERANCE:
-            fail(
-                f"{what}: after step {step} of {STEPS} your parameters differ from torch.optim's by up to {gap:.3g} "
-                f"(tolerance {TOLERANCE}). {'The first step already differs: check the update rule and its first-step special cases.' if step == 1 else 'The first steps agree, so look at what changes over time: running averages, step counts, bias corrections.'}"
+        return [p.detach().clone() for p in mine_params]
+
+    def step_torch() -> list[t.Tensor]:
+        _advance(theirs, torch_params, loss, next(torch_steps))
+        theirs.step()
+        if scheduler is not None:
+            scheduler.step()
+        return [p.detach().clone() for p in torch_params]
+
+    def advice(step: int) -> str:
+        notes = [] if step > 1 else ["The first step already differs: check the update rule and its first-step cases."]
+        if _gradients(step) != "fresh gradients":
+            notes.append(_gradients(step)[0].upper() + _gradients(step)[1:] + ".")
+        if schedule:
+            notes.append(
+                "The learning rate changes before every step here: read self.lr at every step, and keep it out "
+                "of stored state (a momentum buffer holds gradients, not lr * gradient; a decay factor uses the "
+                "current lr)."
             )
+        return " ".join(notes)
+
+    assert_calls_match(
+        step_mine,
+        step_torch,
+        what,
+        calls=STEPS,
+        atol=TOLERANCE,
+        rtol=0.0,
+        result="your parameters",
+        describe=lambda step: f"after step {step} of {STEPS} beside torch.optim",
+        advice=advice,
+    )
 
 
 @learner_test
 def test_sgd(SGD) -> None:
-    for lr, momentum, weight_decay, nesterov in itertools.product([0.01], [0.0, 0.9], [0.0, 0.1], [False, True]):
-        if nesterov and not momentum:
-            continue
+    # Which input exercises which term (each moves the parameters by far more than 1e-6 per step):
+    # weight_decay 0.1 adds 0.1 * theta (theta ~ 1) to gradients of order 1-10; momentum 0.9 makes the
+    # buffer ~10x the gradient and its first step b_1 = g_1 (no dampening); Nesterov adds 0.9 * b on
+    # top; the scheduled cases change lr between steps, which separates lr * buffer from a buffer of
+    # lr-scaled gradients.
+    cases = [  # lr, momentum, weight_decay, nesterov, schedule
+        (0.01, 0.0, 0.0, False, False),
+        (0.01, 0.0, 0.1, False, False),
+        (0.01, 0.9, 0.0, False, False),
+        (0.01, 0.9, 0.1, False, False),
+        (0.01, 0.9, 0.0, True, False),
+        (0.01, 0.9, 0.1, True, False),
+        (0.02, 0.9, 0.1, False, True),
+        (0.02, 0.9, 0.0, True, True),
+    ]
+    for lr, momentum, weight_decay, nesterov, schedule in cases:
         _compare(
             lambda ps: SGD(ps, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov),
             lambda ps: t.optim.SGD(ps, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov),
-            f"SGD(lr={lr}, momentum={momentum}, weight_decay={weight_decay}, nesterov={nesterov})",
+            f"SGD(lr={lr}, momentum={momentum}, weight_decay={weight_decay}, nesterov={nesterov})"
+            + (" under a learning-rate schedule" if schedule else ""),
+            schedule,
         )
 
 
 @learner_test
 def test_rmsprop(RMSprop) -> None:
-    for lr, alpha, eps, weight_decay in [(0.01, 0.99, 1e-8, 0.0), (0.003, 0.9, 1e-2, 0.1)]:
+    # alpha 0.9 (not only the default 0.99) weighs the newest squared gradient visibly; eps 1e-2 is
+    # comparable to sqrt(v) for the tanh coupling's small gradients (~0.1), so epsilon inside or outside
+    # the square root differ by >1e-6 per step; weight_decay 0.1 enters the gradient before v.
+    cases = [  # lr, alpha, eps, weight_decay, schedule
+        (0.01, 0.99, 1e-8, 0.0, False),
+        (0.003, 0.9, 1e-2, 0.1, False),
+        (0.01, 0.9, 1e-2, 0.1, True),
+    ]
+    for lr, alpha, eps, weight_decay, schedule in cases:
         _compare(
             lambda ps: RMSprop(ps, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay),
             lambda ps: t.optim.RMSprop(ps, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay),
-            f"RMSprop(lr={lr}, alpha={alpha}, eps={eps}, weight_decay={weight_decay})",
+            f"RMSprop(lr={lr}, alpha={alpha}, eps={eps}, weight_decay={weight_decay})"
+            + (" under a learning-rate schedule" if schedule else ""),
+            schedule,
         )
 
 
 @learner_test
 def test_adam(Adam) -> None:
-    for lr, betas, eps, weight_decay in [(0.01, (0.9, 0.999), 1e-8, 0.0), (0.003, (0.8, 0.95), 1e-2, 0.1)]:
+    # Both bias corrections matter in the first steps (1 - 0.999^t is 0.001 at t = 1); betas (0.8, 0.95)
+    # make them differ from each other sooner; eps 1e-2 against sqrt(v_hat) ~ 0.1 separates eps outside
+    # sqrt(v_hat) from the paper's eps * sqrt(1 - beta2^t) form; weight_decay 0.1 enters the gradient
+    # of both moments; the schedule separates lr * m_hat from a first moment of lr-scaled gradients.
+    cases = [  # lr, betas, eps, weight_decay, schedule
+        (0.01, (0.9, 0.999), 1e-8, 0.0, False),
+        (0.003, (0.8, 0.95), 1e-2, 0.1, False),
+        (0.01, (0.9, 0.99), 1e-3, 0.1, True),
+    ]
+    for lr, betas, eps, weight_decay, schedule in cases:
         _compare(
             lambda ps: Adam(ps, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay),
             lambda ps: t.optim.Adam(ps, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay),
-            f"Adam(lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay})",
+            f"Adam(lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay})"
+            + (" under a learning-rate schedule" if schedule else ""),
+            schedule,
         )
 
 
 @learner_test
 def test_adamw(AdamW) -> None:
-    for lr, betas, weight_decay in [(0.01, (0.9, 0.999), 0.01), (0.003, (0.8, 0.95), 0.5)]:
+    # weight_decay 0.5 with lr 0.05 shrinks theta by 2.5% a step: decaying before the Adam update or
+    # after it (which also decays the update) differ by lr * wd * update ~ 1e-3; the schedule makes
+    # the decay factor follow the current lr, not the one given to __init__.
+    cases = [  # lr, betas, weight_decay, schedule
+        (0.01, (0.9, 0.999), 0.01, False),
+        (0.003, (0.8, 0.95), 0.5, False),
+        (0.05, (0.9, 0.99), 0.5, False),
+        (0.05, (0.9, 0.99), 0.5, True),
+    ]
+    for lr, betas, weight_decay, schedule in cases:
         _compare(
             lambda ps: AdamW(ps, lr=lr, betas=betas, weight_decay=weight_decay),
             lambda ps: t.optim.AdamW(ps, lr=lr, betas=betas, weight_decay=weight_decay),
-            f"AdamW(lr={lr}, betas={betas}, weight_decay={weight_decay})",
+            f"AdamW(lr={lr}, betas={betas}, weight_decay={weight_decay})"
+            + (" under a learning-rate schedule" if schedule else ""),
+            schedule,
         )
 
 
@@ -124,14 +244,24 @@ def test_step_decay(step_decay) -> None:
 
 @learner_test
 def test_warmup_cosine(warmup_cosine) -> None:
-    for warmup, total, max_lr, min_lr in [(10, 100, 1e-3, 0.0), (1, 20, 0.5, 0.1), (5, 30, 2.0, 1.0)]:
+    # min_lr > 0 in the last three cases, so both the floor min_lr and the amplitude (max_lr - min_lr)
+    # move the values by far more than the tolerance; warmup=1 makes step 0 the peak; warmup=0 (no
+    # warmup at all, which the statement allows) starts the cosine at step 0.
+    for warmup, total, max_lr, min_lr in [
+        (10, 100, 1e-3, 0.0),
+        (1, 20, 0.5, 0.1),
+        (5, 30, 2.0, 1.0),
+        (0, 12, 1.0, 0.2),
+    ]:
         what = f"warmup_cosine(step, warmup={warmup}, total={total}, max_lr={max_lr}, min_lr={min_lr})"
-        values = [warmup_cosine(s, warmup, total, max_lr, min_lr) for s in range(total + 5)]
+        with corner(what if warmup else f"{what}, with no warmup"):
+            values = [warmup_cosine(s, warmup, total, max_lr, min_lr) for s in range(total + 5)]
         check(values[0] > 0, f"{what} is 0 at step 0: warmup gives max_lr * (step + 1) / warmup, so no step is wasted.")
-        check(
-            math.isclose(values[warmup - 1], max_lr),
-            f"{what}: the last warmup step ({warmup - 1}) should reach max_lr = {max_lr}, got {values[warmup - 1]}.",
-        )
+        if warmup:
+            check(
+                math.isclose(values[warmup - 1], max_lr),
+                f"{what}: the last warmup step ({warmup - 1}) should reach max_lr = {max_lr}, got {values[warmup - 1]}.",
+            )
         check(
             math.isclose(values[total], min_lr, abs_tol=1e-12),
             f"{what}: at step total = {total} the rate should be min_lr = {min_lr}, got {values[total]}.",
@@ -182,7 +312,7 @@ def test_train_with_schedule(train_with_schedule) -> None:
     p = nn.Parameter(t.tensor([3.0, -2.0], dtype=t.float64))
     opt = _Recorder([p])
     schedule = lambda s: 0.1 / (s + 1)  # noqa: E731
-    losses = train_with_schedule(lambda: (p**2).sum(), opt, schedule, 5)
+    losses = train_with_schedule(lambda: (p**2).sum(), opt, schedule, 5)  # 0.1 / (s + 1): every step's rate differs
     check(
         isinstance(losses, list) and len(losses) == 5,
         f"train_with_schedule(..., steps=5) must return a list of 5 losses, got {losses!r}.",
@@ -211,11 +341,16 @@ def test_train_with_schedule(train_with_schedule) -> None:
             f"loss {s} is {losses[s]}, expected {float((x**2).sum())} (the loss before that step's update).",
         )
         x = x - schedule(s) * 2 * x
+    with corner("train_with_schedule(..., steps=0)"):
+        nothing = train_with_schedule(lambda: (p**2).sum(), _Recorder([p]), schedule, 0)
+    check(nothing == [], f"train_with_schedule(..., steps=0) must take no step and return [], got {nothing!r}.")
 
 
 @learner_test
 def test_grid(grid) -> None:
-    out = grid(lr=[1, 2, 3], wd=[0, 1])
+    lrs, wds = [1, 2, 3], [0, 1]
+    with unchanged("grid(lr=[1, 2, 3], wd=[0, 1])", lrs=lrs, wds=wds):
+        out = grid(lr=lrs, wd=wds)
     expected = [{"lr": lr, "wd": wd} for lr, wd in itertools.product([1, 2, 3], [0, 1])]
     check(
         isinstance(out, list) and all(isinstance(d, dict) for d in out),
@@ -231,3 +366,14 @@ def test_grid(grid) -> None:
         three == [dict(zip("abc", v)) for v in itertools.product([1, 2], ["x"], [True, False])],
         f"grid with three axes gave {three}.",
     )
+    # The corners of "every combination", as itertools.product has them: no axes at all is one
+    # point with no settings; an axis with no values leaves no combination.
+    with corner("grid() with no axes"):
+        none = grid()
+    check(
+        none == [{}],
+        f"grid() with no axes must be [{{}}] (one run with no settings, as itertools.product() gives one empty tuple), got {none!r}.",
+    )
+    with corner("grid(a=[1, 2], b=[]) (an axis with no values)"):
+        empty = grid(a=[1, 2], b=[])
+    check(empty == [], f"grid(a=[1, 2], b=[]) must be [] (no value of b, so no combination), got {empty!r}.")

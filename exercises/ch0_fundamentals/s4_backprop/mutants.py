@@ -7,7 +7,7 @@ import math
 import torch as t
 
 from exercises.ch0_fundamentals.s4_backprop import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 def _sum_leading(grad, shape):
@@ -173,3 +173,148 @@ class MLPRandn(ref.MLP):
     def __init__(self, sizes, generator=None):
         super().__init__(sizes, generator)
         self.layers = [(ref.Tensor(t.randn(w.shape), requires_grad=True), b) for w, b in self.layers]
+
+
+# --- Side effects: right values, but a tensor the caller (or another node) holds is written into.
+
+
+@mutant("log_backward", "divides the upstream gradient in place (`grad.div_(x)`)", kind=SIDE_EFFECT)
+def log_in_place(grad, x):
+    return grad.div_(x)
+
+
+@mutant("mul_backward", "multiplies the upstream gradient in place on its last use", kind=SIDE_EFFECT)
+def mul_last_use_in_place(grad, a, b):
+    ga = ref.unbroadcast(grad * b, a.shape)
+    return ga, ref.unbroadcast(grad.mul_(a), b.shape)
+
+
+@mutant("backward", "adds later gradients into a leaf's .grad in place (`node.grad.add_(g)`)", kind=SIDE_EFFECT)
+def backward_leaf_add_in_place(root, grad=None):
+    grads = {root: t.ones_like(root.data) if grad is None else grad}
+    for node in reversed(ref.topological_sort(root)):
+        g = grads.pop(node, None)
+        if g is None or not node.requires_grad:
+            continue
+        if node.backward_fn is None:
+            if node.grad is None:
+                node.grad = g
+            else:
+                node.grad.add_(g)
+            continue
+        for parent, pg in zip(node.parents, node.backward_fn(g)):
+            if parent.requires_grad:
+                grads[parent] = grads[parent] + pg if parent in grads else pg
+
+
+@mutant("cross_entropy", "rebinds the caller's logits.data to the shifted logits", kind=SIDE_EFFECT)
+def ce_rebinds_data(logits, targets):
+    logits.data = logits.data - logits.data.max(dim=1, keepdim=True).values
+    n = logits.shape[0]
+    return (logits.exp().sum(dim=1).log() - logits[t.arange(n), targets]).sum() / n
+
+
+_VISITED: set = set()
+
+
+@mutant(
+    "topological_sort", "keeps the visited set in a global, so a second call on a graph finds nothing", kind=SIDE_EFFECT
+)
+def topo_global_visited(root):
+    order = []
+
+    def visit(node):
+        if node in _VISITED:
+            return
+        _VISITED.add(node)
+        for parent in node.parents:
+            visit(parent)
+        order.append(node)
+
+    visit(root)
+    return order
+
+
+# --- Corners of the promised domain.
+
+
+@mutant("unbroadcast", "sums over dim=() when no axis was stretched (which sums everything)", kind=DOMAIN_CORNER)
+def unbroadcast_empty_stretch(grad, shape):
+    grad = _sum_leading(grad, shape)
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(dim=stretched, keepdim=True)
+
+
+@mutant("sum_backward", "unsqueezes negative axes as given, without normalising them", kind=DOMAIN_CORNER)
+def sum_negative_axes(grad, shape, dim, keepdim):
+    dims = range(len(shape)) if dim is None else (dim,) if isinstance(dim, int) else dim
+    if not keepdim:
+        for d in sorted(dims):
+            grad = grad.unsqueeze(d)
+    return grad.expand(tuple(shape)).clone()
+
+
+@mutant("sum_backward", "expands with `expand(*shape)`, which fails for a 0-d input", kind=DOMAIN_CORNER)
+def sum_expand_star(grad, shape, dim, keepdim):
+    dims = range(len(shape)) if dim is None else (dim,) if isinstance(dim, int) else dim
+    dims = {d % len(shape) for d in dims}
+    if not keepdim:
+        grad = grad.reshape([1 if i in dims else n for i, n in enumerate(shape)])
+    return grad.expand(*shape).clone()
+
+
+@mutant("getitem_backward", "starts from `t.zeros(shape)` (float32 whatever the gradient's dtype)", kind=DOMAIN_CORNER)
+def getitem_float32(grad, shape, index):
+    positions = t.arange(math.prod(shape)).reshape(shape)[index]
+    out = t.zeros(math.prod(shape))
+    out.index_add_(0, positions.flatten(), grad.flatten().float())
+    return out.reshape(shape)
+
+
+@mutant(
+    "backward",
+    "keeps every node's gradient in node.grad (micrograd's way), so a second pass starts from the first's",
+    kind=DOMAIN_CORNER,
+)
+def backward_interior_grads(root, grad=None):
+    start = t.ones_like(root.data) if grad is None else grad
+    root.grad = start if root.grad is None else root.grad + start
+    for node in reversed(ref.topological_sort(root)):
+        if node.backward_fn is None or node.grad is None:
+            continue
+        for parent, pg in zip(node.parents, node.backward_fn(node.grad)):
+            if parent.requires_grad:
+                parent.grad = pg if parent.grad is None else parent.grad + pg
+
+
+@mutant("MLP", "builds (sizes[0], sizes[1]) and (sizes[1], sizes[-1]) whatever the length of sizes", kind=DOMAIN_CORNER)
+class MLPOneHidden(ref.MLP):
+    def __init__(self, sizes, generator=None):
+        super().__init__((sizes[0], sizes[1], sizes[-1]) if len(sizes) > 2 else sizes, generator)
+
+
+@mutant("MLP", "draws its initial values from the global generator, ignoring `generator`", kind=DOMAIN_CORNER)
+class MLPIgnoresGenerator(ref.MLP):
+    def __init__(self, sizes, generator=None):
+        super().__init__(sizes, None)
+
+
+# --- Terms the old test data left invisible.
+
+
+@mutant(
+    "MLP",
+    "draws weights from (0, bound): the `* 2 - 1` is missing, which a check of max |w| cannot see",
+    kind=HIDDEN_TERM,
+)
+class MLPPositiveInit(ref.MLP):
+    def __init__(self, sizes, generator=None):
+        super().__init__(sizes, generator)
+        self.layers = [(ref.Tensor(w.data.abs(), requires_grad=True), b) for w, b in self.layers]
+
+
+@mutant("MLP", "leaves the biases at zero", kind=HIDDEN_TERM)
+class MLPZeroBias(ref.MLP):
+    def __init__(self, sizes, generator=None):
+        super().__init__(sizes, generator)
+        self.layers = [(w, ref.Tensor(t.zeros_like(b.data), requires_grad=True)) for w, b in self.layers]

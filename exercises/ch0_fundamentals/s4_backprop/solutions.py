@@ -53,7 +53,7 @@ def sum_backward(grad: t.Tensor, shape: Sequence[int], dim: int | tuple[int, ...
     dims = {d % len(shape) for d in dims}
     if not keepdim:
         grad = grad.reshape([1 if i in dims else n for i, n in enumerate(shape)])
-    return grad.expand(*shape).clone()
+    return grad.expand(tuple(shape)).clone()
 
 
 # Exercise 0.4.6: The backward function of indexing, repeats included

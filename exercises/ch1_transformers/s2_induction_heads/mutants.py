@@ -8,7 +8,7 @@ import torch as t
 
 from exercises.ch1_transformers.common import second_half_loss
 from exercises.ch1_transformers.s2_induction_heads import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("prev_token_score", "averages the main diagonal (current token)")
@@ -37,7 +37,7 @@ def pattern_scores(model, tokens, layer):
     return stored["s"]
 
 
-@mutant("pattern_via_hook", "leaves the hook attached")
+@mutant("pattern_via_hook", "leaves the hook attached", kind=SIDE_EFFECT)
 def pattern_leaky(model, tokens, layer):
     stored = {}
     model.add_hook(f"blocks.{layer}.attn.hook_pattern", lambda x, hook: stored.__setitem__("p", x.detach()))
@@ -50,14 +50,14 @@ def attribution_unshifted(embed, results, W_U, tokens):
     return ref.logit_attribution(embed, results, W_U, t.cat([tokens[:-1], tokens[:1]]))
 
 
-@mutant("mean_ablate_head", "zero-ablates")
+@mutant("mean_ablate_head", "zero-ablates (right only where the mean is zero)", kind=HIDDEN_TERM)
 def ablate_zero(z, hook, head):
     z = z.clone()
     z[:, :, head] = 0
     return z
 
 
-@mutant("mean_ablate_head", "modifies z in place")
+@mutant("mean_ablate_head", "modifies z in place", kind=SIDE_EFFECT)
 def ablate_in_place(z, hook, head):
     z[:, :, head] = z[:, :, head].mean(dim=(0, 1), keepdim=True)
     return z
@@ -70,7 +70,7 @@ def ablate_batch_mean(z, hook, head):
     return z
 
 
-@mutant("ablation_losses", "adds hooks without removing them, so ablations accumulate")
+@mutant("ablation_losses", "adds hooks without removing them, so ablations accumulate", kind=SIDE_EFFECT)
 def ablation_accumulating(model, tokens, period, layer):
     losses = []
     for head in range(model.cfg.n_heads):
@@ -120,6 +120,34 @@ def prev_head_whole_sequence(model, tokens, period):
     return head, losses[head], max(x for h, x in enumerate(losses) if h != head)
 
 
+@mutant("prev_token_head_ablation", "takes the other head as 1 - head (two heads only)", kind=DOMAIN_CORNER)
+def prev_head_two_heads(model, tokens, period):
+    head, _, _ = ref.prev_token_head_ablation(model, tokens, period)
+    losses = ref.ablation_losses(model, tokens, period, 0)
+    return head, losses[head].item(), losses[1 - head].item()
+
+
+@mutant("prev_token_head_ablation", "reports the mean loss of the other heads, not the highest", kind=HIDDEN_TERM)
+def prev_head_others_mean(model, tokens, period):
+    head, _, _ = ref.prev_token_head_ablation(model, tokens, period)
+    losses = ref.ablation_losses(model, tokens, period, 0)
+    return head, losses[head].item(), t.cat([losses[:head], losses[head + 1 :]]).mean().item()
+
+
+_STORED: list = []
+
+
+@mutant(
+    "pattern_via_hook", "keeps the pattern in a module-level list and returns the first one stored", kind=SIDE_EFFECT
+)
+def pattern_module_list(model, tokens, layer):
+    model.run_with_hooks(
+        tokens,
+        fwd_hooks=[(f"blocks.{layer}.attn.hook_pattern", lambda p, hook: _STORED.append(p.detach()))],
+    )
+    return _STORED[0]
+
+
 @mutant("composition_score", "forgets to normalise")
 def composition_unnormalised(W_A, W_B):
     return t.linalg.matrix_norm(W_A @ W_B).item()
@@ -137,3 +165,14 @@ def q_composition(model):
             for i in range(n)
         ]
     )
+
+
+@mutant("k_composition_scores", "loops over n_layers where it means n_heads", kind=DOMAIN_CORNER)
+def k_composition_layers_for_heads(model):
+    n = model.cfg.n_layers
+    out = t.zeros(n, n)
+    for i in range(n):
+        for j in range(n):
+            W_OV = model.W_V[0, i] @ model.W_O[0, i]
+            out[i, j] = ref.composition_score(W_OV, (model.W_Q[1, j] @ model.W_K[1, j].T).T)
+    return out

@@ -7,7 +7,7 @@ import functools
 import torch as t
 
 from exercises.ch1_transformers.s3_circuits_patching import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("ioi_logit_diff", "S minus IO")
@@ -15,9 +15,23 @@ def logit_diff_flipped(logits, io, s):
     return -ref.ioi_logit_diff(logits, io, s)
 
 
-@mutant("recovered", "divides by the clean value")
+@mutant("recovered", "divides by the clean value (right only when the corrupted baseline is 0)", kind=HIDDEN_TERM)
 def recovered_over_clean(value, clean, corrupted):
     return value / clean
+
+
+@mutant("recovered", "subtracts the baseline from the caller's tensor in place", kind=SIDE_EFFECT)
+def recovered_in_place(value, clean, corrupted):
+    if isinstance(value, t.Tensor):
+        value -= corrupted
+        return value / (clean - corrupted)
+    return (value - corrupted) / (clean - corrupted)
+
+
+@mutant("recovered", "clamps the fraction to [0, 1]", kind=DOMAIN_CORNER)
+def recovered_clamped(value, clean, corrupted):
+    out = (value - corrupted) / (clean - corrupted)
+    return out.clamp(0, 1) if isinstance(out, t.Tensor) else min(max(out, 0.0), 1.0)
 
 
 @mutant("patch_residual", "patches the corrupted stream into the clean run")
@@ -46,7 +60,7 @@ def patch_residual_prefix(model, batch, clean_cache):
     return out
 
 
-@mutant("head_attribution", "projects on the IO unembedding only")
+@mutant("head_attribution", "projects on the IO unembedding only, dropping the S term", kind=HIDDEN_TERM)
 def attribution_io_only(model, cache, batch):
     return t.stack(
         [
@@ -64,6 +78,30 @@ def patch_whole_layer(model, batch, clean_cache):
         logits = model.run_with_hooks(batch.corrupted, fwd_hooks=[(name, lambda z, hook: clean_cache[hook.name])])
         out[layer] = ref.ioi_logit_diff(logits, batch.io, batch.s).mean()
     return out
+
+
+@mutant("patch_heads", "writes the corrupted run's other heads into the clean cache's tensor", kind=SIDE_EFFECT)
+def patch_heads_into_cache(model, batch, clean_cache):
+    out = t.zeros(model.cfg.n_layers, model.cfg.n_heads)
+
+    def patch(z, hook, head):
+        patched = clean_cache[hook.name]  # the cache's own tensor, not a copy
+        others = [h for h in range(z.shape[2]) if h != head]
+        patched[:, :, others] = z[:, :, others]
+        return patched
+
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            hook = (f"blocks.{layer}.attn.hook_z", functools.partial(patch, head=head))
+            logits = model.run_with_hooks(batch.corrupted, fwd_hooks=[hook])
+            out[layer, head] = ref.ioi_logit_diff(logits, batch.io, batch.s).mean()
+    return out
+
+
+@mutant("name_attention", "takes ABBA and BABA to alternate (prompt i is ABBA when i is even)", kind=DOMAIN_CORNER)
+def name_attention_alternating(pattern, batch):
+    abba = t.arange(len(batch.io)) % 2 == 0
+    return ref.name_attention(pattern, type(batch)(batch.tokens, batch.corrupted, batch.io, batch.s, abba))
 
 
 @mutant("name_attention", "assumes IO is always the first name")
@@ -120,3 +158,17 @@ def circuit_mean_over_positions(model, batch, circuit):
         (f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer)) for layer in range(model.cfg.n_layers)
     ]
     return ref.ioi_logit_diff(model.run_with_hooks(batch.tokens, fwd_hooks=hooks), batch.io, batch.s).mean().item()
+
+
+@mutant("circuit_logit_diff", "adds its hooks with add_hook and never removes them", kind=SIDE_EFFECT)
+def circuit_hooks_left(model, batch, circuit):
+    def ablate(z, hook, layer):
+        z = z.clone()
+        for head in range(model.cfg.n_heads):
+            if (layer, head) not in circuit:
+                z[:, :, head] = z[:, :, head].mean(dim=0, keepdim=True)
+        return z
+
+    for layer in range(model.cfg.n_layers):
+        model.add_hook(f"blocks.{layer}.attn.hook_z", functools.partial(ablate, layer=layer))
+    return ref.ioi_logit_diff(model(batch.tokens), batch.io, batch.s).mean().item()

@@ -103,7 +103,7 @@ def path_patch(model: HookedTransformer, batch: IOIBatch, clean_cache: Activatio
 # Exercise 1.3.8: Ablate everything outside the circuit
 def circuit_logit_diff(model: HookedTransformer, batch: IOIBatch, circuit: set[tuple[int, int]]) -> float:
     """Mean clean logit difference with every head (layer, head) outside `circuit` replaced, at each
-    position, by its mean over the batch."""
+    position, by its mean over the batch in this same run (the mean of the z the hook receives)."""
     def ablate(z: Tensor, hook: HookPoint, layer: int) -> Tensor:
         z = z.clone()
         for head in range(model.cfg.n_heads):

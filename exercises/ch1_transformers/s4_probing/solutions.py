@@ -44,6 +44,7 @@ def probe_accuracy(w: Tensor, b: Tensor, acts: Tensor, labels: Tensor) -> float:
 # Exercise 1.4.4: A logistic-regression probe
 def train_logistic_probe(acts: Tensor, labels: Tensor, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-3) -> tuple[Tensor, Tensor]:
     """acts: (n, d), labels: (n,) in {0, 1} -> (w, b), detached, predicting label 1 when acts @ w + b > 0."""
+    acts = acts.detach()  # data, not part of the graph: no gradient reaches the model that produced it
     w = t.zeros(acts.shape[1], requires_grad=True)
     b = t.zeros((), requires_grad=True)
     opt = t.optim.Adam([w, b], lr=lr)

@@ -8,7 +8,7 @@ import torch as t
 
 from exercises.ch1_transformers.organisms.balanced_brackets import train as brackets
 from exercises.ch1_transformers.s6_algorithmic_puzzles import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("fourier_basis", "forgets to normalise the rows")
@@ -32,6 +32,12 @@ def norms_cos_only(W, basis):
     return (basis @ W)[1::2].pow(2).sum(-1).sqrt()
 
 
+@mutant("frequency_norms", "keeps the constant row, so every cos/sin pair is shifted by one", kind=HIDDEN_TERM)
+def norms_with_constant(W, basis):
+    squared = (basis @ W).pow(2).sum(-1)
+    return (squared[0:-1:2] + squared[1::2]).sqrt()
+
+
 @mutant("frequency_norms", "returns squared norms")
 def norms_squared(W, basis):
     return ref.frequency_norms(W, basis).pow(2)
@@ -48,6 +54,26 @@ def keys_unsquared(norms, share=0.05):
     return [i + 1 for i in range(len(norms)) if fractions[i] > share]
 
 
+@mutant("key_frequencies", "counts a share equal to the threshold (>= share)", kind=DOMAIN_CORNER)
+def keys_at_least(norms, share=0.05):
+    fractions = norms.pow(2) / norms.pow(2).sum()
+    return [i + 1 for i in range(len(norms)) if fractions[i] >= share]
+
+
+@mutant("key_frequencies", "lists the key frequencies largest first")
+def keys_by_size(norms, share=0.05):
+    return sorted(ref.key_frequencies(norms, share), key=lambda k: -float(norms[k - 1]))
+
+
+@mutant("neuron_table", "collects with model.add_hook and never removes the hook", kind=SIDE_EFFECT)
+def table_hook_kept(model, tokens, p):
+    seen = []
+    model.add_hook("blocks.0.mlp.hook_post", lambda activation, hook: seen.append(activation.detach()))
+    with t.no_grad():
+        model(tokens)
+    return seen[-1][:, -1].reshape(p, p, -1)
+
+
 @mutant("neuron_table", "uses pre-activations")
 def table_pre(model, tokens, p):
     _, cache = model.run_with_cache(tokens, names_filter="blocks.0.mlp.hook_pre")
@@ -62,6 +88,14 @@ def table_swapped(model, tokens, p):
 @mutant("fourier_2d", "transforms only the a axis")
 def fourier_one_axis(table, basis):
     return t.einsum("ia,abn->ibn", basis, table)
+
+
+@mutant("neuron_frequencies", "counts the neuron's mean in its frequency's block and in the total", kind=HIDDEN_TERM)
+def frequencies_mean_in_both(spectrum):
+    best, fraction = ref.neuron_frequencies(spectrum)
+    energy = spectrum.pow(2)
+    mean, variance = energy[0, 0], energy.sum((0, 1)) - energy[0, 0]
+    return best, (fraction * variance + mean) / (variance + mean)
 
 
 @mutant("neuron_frequencies", "counts the neuron's mean in the total")
@@ -113,6 +147,21 @@ def explained_global(logits, template):
     return float((x * y).sum() ** 2 / (x.pow(2).sum() * y.pow(2).sum()))
 
 
+@mutant("logit_template", "sums with Python's sum(): the int 0 for no frequencies", kind=DOMAIN_CORNER)
+def template_python_sum(p, freqs):
+    rows = t.arange(p * p)
+    a, b, c = rows // p, rows % p, t.arange(p)
+    return sum(t.cos(2 * math.pi * k * ((a + b)[:, None] - c[None]) / p) for k in freqs)
+
+
+@mutant(
+    "explained_variance", "centres only the logits (the cosine template's rows already average 0)", kind=HIDDEN_TERM
+)
+def explained_template_uncentred(logits, template):
+    x = logits - logits.mean(dim=-1, keepdim=True)
+    return float((x * template).sum() ** 2 / (x.pow(2).sum() * template.pow(2).sum()))
+
+
 @mutant("explained_variance", "returns the correlation, not its square")
 def explained_unsquared(logits, template):
     return ref.explained_variance(logits, template) ** 0.5
@@ -126,7 +175,26 @@ def project_shifted(W, basis, freqs, keep_constant=True):
     return R.T @ (R @ W)
 
 
-@mutant("project_onto_frequencies", "always keeps the constant")
+@mutant("project_onto_frequencies", "stacks the kept rows: nothing to stack when nothing is kept", kind=DOMAIN_CORNER)
+def project_stacked(W, basis, freqs, keep_constant=True):
+    rows = ([basis[0]] if keep_constant else []) + [basis[i] for k in freqs for i in (2 * k - 1, 2 * k)]
+    R = t.stack(rows)
+    return R.T @ (R @ W)
+
+
+@mutant("project_onto_frequencies", "adds the basis rows to the caller's list of frequencies", kind=SIDE_EFFECT)
+def project_extends_freqs(W, basis, freqs, keep_constant=True):
+    rows = freqs
+    for k in list(freqs):
+        rows.remove(k)
+        rows += [2 * k - 1, 2 * k]
+    if keep_constant:
+        rows.insert(0, 0)
+    R = basis[rows]
+    return R.T @ (R @ W)
+
+
+@mutant("project_onto_frequencies", "always keeps the constant", kind=HIDDEN_TERM)
 def project_always_constant(W, basis, freqs, keep_constant=True):
     return ref.project_onto_frequencies(W, basis, freqs, True)
 
@@ -153,6 +221,22 @@ def r2_no_intercept(X, y):
 def r2_uncentred(X, y):
     y = y.double()
     return 1 - (1 - ref.linear_r2(X, y)) * float((y - y.mean()).pow(2).sum() / y.pow(2).sum())
+
+
+@mutant("linear_r2", "solves the normal equations: singular when columns are collinear", kind=DOMAIN_CORNER)
+def r2_normal_equations(X, y):
+    X1 = t.cat([X.double(), t.ones(len(X), 1, dtype=t.float64)], dim=1)
+    y = y.double()
+    w = t.linalg.solve(X1.T @ X1, X1.T @ y)
+    return float(1 - (y - X1 @ w).pow(2).sum() / (y - y.mean()).pow(2).sum())
+
+
+@mutant("linear_r2", "fits in float32: a large common offset swamps the signal", kind=DOMAIN_CORNER)
+def r2_float32(X, y):
+    X1 = t.cat([X.float(), t.ones(len(X), 1)], dim=1)
+    y = y.float()
+    w = t.linalg.pinv(X1) @ y
+    return float(1 - (y - X1 @ w).pow(2).sum() / (y - y.mean()).pow(2).sum())
 
 
 @mutant("attention_on_negative", "averages over every row")
@@ -186,12 +270,31 @@ def patch_last(model, tokens, end, layer, head, value):
     return ref.patch_head_at_end(model, tokens, t.full_like(end, tokens.shape[1] - 1), layer, head, value)
 
 
+@mutant("patch_head_at_end", "attaches the patch with model.add_hook and never removes it", kind=SIDE_EFFECT)
+def patch_hook_kept(model, tokens, end, layer, head, value):
+    def patch(z, hook):
+        z = z.clone()
+        z[t.arange(len(end)), end, head] = value
+        return z
+
+    model.add_hook(f"blocks.{layer}.attn.hook_z", patch)
+    with t.no_grad():
+        return model(tokens)
+
+
 @mutant("patch_head_at_end", "swaps layer and head")
 def patch_swapped(model, tokens, end, layer, head, value):
     return ref.patch_head_at_end(model, tokens, end, head, layer, value)
 
 
-@mutant("qk_table", "leaves out the biases")
+@mutant("qk_table", "returns the scores with the model's autograd graph attached", kind=SIDE_EFFECT)
+def qk_with_graph(model):
+    q = model.W_E @ model.W_Q[0, 0] + model.b_Q[0, 0]
+    k = model.W_E @ model.W_K[0, 0] + model.b_K[0, 0]
+    return q @ k.T / model.cfg.attn_scale
+
+
+@mutant("qk_table", "leaves out the biases", kind=HIDDEN_TERM)
 def qk_no_bias(model):
     q, k = model.W_E @ model.W_Q[0, 0], model.W_E @ model.W_K[0, 0]
     return (q @ k.T / model.cfg.attn_scale).detach()

@@ -113,11 +113,11 @@ def bracket_depths(tokens: Tensor) -> Tensor:
 
 # Exercise 1.6.11: How much of a quantity a vector linearly encodes
 def linear_r2(X: Tensor, y: Tensor) -> float:
-    """X: (n, d), y: (n,) -> R^2 of the least-squares fit of y by X @ w + b (with an intercept b)."""
-    X1 = t.cat([X.double(), t.ones(len(X), 1, dtype=t.float64)], dim=1)
+    """X: (n, d), y: (n,) -> R^2 of the least-squares fit of y by X @ w + b (with an intercept b); X's columns may be collinear."""
+    X1 = t.cat([X.double(), t.ones(len(X), 1, dtype=t.float64, device=X.device)], dim=1)
     y = y.double()
-    w = t.linalg.lstsq(X1, y[:, None]).solution
-    residual = y - (X1 @ w).squeeze(-1)
+    w = t.linalg.pinv(X1) @ y  # an SVD: right for collinear columns too, on any device
+    residual = y - X1 @ w
     return float(1 - residual.pow(2).sum() / (y - y.mean()).pow(2).sum())
 
 

@@ -1,13 +1,18 @@
 """Tests for section 1.6. Call them from your notebook, e.g. `tests.test_fourier_basis(fourier_basis)`.
 
 Most tests use small odd moduli, random matrices and randomly initialised models, so they check
-the method, not one trained model.
+the method, not one trained model. Where a term could hide, the data show it: matrices with a
+large constant part, neurons with a non-zero mean, templates whose rows do not average to 0,
+biases in the attention head. The statement's corners are tested too: no frequency at all, a
+share exactly at the threshold, collinear columns, a single position; and nothing handed to a
+function, model included, may come back changed, hooked or carrying autograd history.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch as t
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +30,7 @@ from exercises.framework.asserts import (
     check,
     learner_test,
 )
+from exercises.framework.guards import assert_no_hooks_left, corner, unchanged
 
 seeds = st.integers(0, 2**16)
 odd_p = st.sampled_from([3, 5, 7, 11, 13])
@@ -39,6 +45,11 @@ def test_fourier_basis(fourier_basis) -> None:
     for p in [3, 5, 7, 13]:
         out = fourier_basis(p)
         assert_shape(out, (p, p), f"fourier_basis({p})")
+        check(
+            out.dtype == t.float32,
+            f"fourier_basis({p}) is {out.dtype}; make it float32, like the model's weights: `basis @ W_E` fails "
+            "when the two dtypes differ.",
+        )
         x = t.arange(p, dtype=t.float32)
         raw = t.stack(
             [t.ones(p)] + [f(2 * math.pi * k * x / p) for k in range(1, (p - 1) // 2 + 1) for f in (t.cos, t.sin)]
@@ -65,6 +76,18 @@ def test_fourier_basis(fourier_basis) -> None:
                 / shifted.norm(dim=1, keepdim=True).clamp_min(1e-8)
             },
         )
+    # torch.fft.rfft as the trusted transform: coefficients of a random f are the constant sum(f) / sqrt(p),
+    # then sqrt(2 / p) times Re F_k (cos) and -Im F_k (sin).
+    p = 13
+    f = _randn(0, p).double()
+    spectrum = t.fft.rfft(f)[1:]
+    expected = t.cat(
+        [f.sum()[None] / math.sqrt(p), (math.sqrt(2 / p) * t.stack([spectrum.real, -spectrum.imag], 1)).flatten()]
+    )
+    assert_close(fourier_basis(p).double() @ f, expected, "fourier_basis(13) @ f against torch.fft.rfft", atol=1e-4)
+    with corner("fourier_basis(1), the constant alone"):
+        out = fourier_basis(1)
+    assert_close(out, t.ones(1, 1), "fourier_basis(1) (only the constant row, [[1.0]])")
 
 
 @learner_test
@@ -74,7 +97,8 @@ def test_frequency_norms(frequency_norms) -> None:
     def prop(seed: int, p: int, d: int) -> None:
         basis = ref.fourier_basis(p)
         W = _randn(seed, p, d)
-        out = frequency_norms(W, basis)
+        with unchanged("frequency_norms", W=W, basis=basis):
+            out = frequency_norms(W, basis)
         assert_shape(out, ((p - 1) // 2,), f"frequency_norms(W ({p}, {d}))")
         sq = (basis @ W).pow(2).sum(-1)
         assert_close(
@@ -96,12 +120,27 @@ def test_frequency_norms(frequency_norms) -> None:
         int(out.argmax()) == 1,
         f"a pure cos wave at frequency 2 should put all its norm in entry 1 (k = 2); got {out.tolist()}.",
     )
+    # A large constant part (every column shifted by 4): it belongs to row 0 and to no frequency.
+    p = 11
+    W = _randn(3, p, 3) + 4.0
+    spectrum = t.fft.rfft(W, dim=0)[1:]  # torch's transform, the trusted oracle
+    assert_close(
+        frequency_norms(W, ref.fourier_basis(p)),
+        (2 / p * spectrum.abs().pow(2).sum(-1)).sqrt(),
+        "frequency_norms of W + 4 (a large constant part), against torch.fft.rfft",
+        atol=1e-4,
+        diagnose={
+            "the constant row (0) is counted, and the cos/sin pairs shifted by one: skip row 0, frequency k is rows "
+            "2k - 1 and 2k": ((ref.fourier_basis(p) @ W).pow(2).sum(-1)[:-1].reshape(-1, 2).sum(-1)).sqrt()
+        },
+    )
 
 
 @learner_test
 def test_key_frequencies(key_frequencies) -> None:
     norms = t.tensor([0.1, 2.0, 0.05, 1.5, 0.2, 0.0])
-    out = key_frequencies(norms)
+    with unchanged("key_frequencies", norms=norms):
+        out = key_frequencies(norms)
     check(out is not None, "key_frequencies returned None: did you forget `return`?")
     out = [int(k) for k in out]
     check(out != [1, 3], "you returned 0-based indices; frequencies are numbered from 1 (index i is frequency i + 1).")
@@ -113,6 +152,21 @@ def test_key_frequencies(key_frequencies) -> None:
         [int(k) for k in key_frequencies(norms, share=0.5)] == [2],
         "with share=0.5 only frequency 2 qualifies: use the `share` argument.",
     )
+    # Sorted by frequency, not by size: frequency 3 is the largest here.
+    got = [int(k) for k in key_frequencies(t.tensor([1.0, 0.0, 2.0]))]
+    check(got == [1, 3], f"norms 1, 0, 2 give key frequencies [1, 3], in increasing order; got {got}.")
+    # "Exceeds" is strict. Squared shares 1/2, 1/8, 1/8, 1/8, 1/8 are exact in floating point: with share 1/8
+    # only frequency 1 exceeds it, and with share 1/2 none does.
+    tie = t.tensor([2.0, 1.0, 1.0, 1.0, 1.0])
+    got = [int(k) for k in key_frequencies(tie, share=0.125)]
+    check(
+        got == [1],
+        f"squared shares 0.5, 0.125, 0.125, 0.125, 0.125 with share=0.125 give [1]; got {got}. A share equal to the "
+        "threshold does not exceed it: compare with >, not >=.",
+    )
+    with corner("key_frequencies where no frequency exceeds the share"):
+        got = [int(k) for k in key_frequencies(tie, share=0.5)]
+    check(got == [], f"with share=0.5 no frequency exceeds it (the largest share is exactly 0.5); got {got}.")
 
 
 def _random_mod_model() -> HookedTransformer:
@@ -134,8 +188,15 @@ def test_neuron_table(neuron_table) -> None:
     model = _random_mod_model()
     a, b = t.arange(p).repeat_interleave(p), t.arange(p).repeat(p)
     tokens = t.stack([a, b, t.full_like(a, p)], dim=1)
-    out = neuron_table(model, tokens, p)
+    with unchanged("neuron_table", model=model, tokens=tokens):
+        out = neuron_table(model, tokens, p)
     check(out is not None, "neuron_table returned None: did you forget `return`?")
+    assert_no_hooks_left(model, "neuron_table")
+    check(
+        not out.requires_grad,
+        "neuron_table's result carries autograd history: run the model under `with t.no_grad():` (or return "
+        "`.detach()`). plt.imshow cannot draw a tensor that requires grad.",
+    )
     assert_shape(out, (p, p, 12), "neuron_table(model with d_mlp=12, all pairs of p=7)")
     _, cache = model.run_with_cache(tokens)
     expected = ref.neuron_table(model, tokens, p)
@@ -161,10 +222,12 @@ def test_fourier_2d(fourier_2d) -> None:
     @given(seeds, odd_p, st.integers(1, 4))
     def prop(seed: int, p: int, n: int) -> None:
         basis = ref.fourier_basis(p)
-        table = _randn(seed, p, p, n)
-        out = fourier_2d(table, basis)
+        table = _randn(seed, p, p, n)  # not symmetric in (a, b): swapped axes show
+        with unchanged("fourier_2d", table=table, basis=basis):
+            out = fourier_2d(table, basis)
         assert_shape(out, (p, p, n), f"fourier_2d(table ({p}, {p}, {n}))")
-        expected = ref.fourier_2d(table, basis)
+        # basis @ T @ basis^T, neuron by neuron: the two-sided transform written as matrix products
+        expected = t.stack([basis @ table[:, :, i] @ basis.T for i in range(n)], dim=-1)
         assert_close(
             out,
             expected,
@@ -192,36 +255,58 @@ def test_neuron_frequencies(neuron_frequencies) -> None:
             t.cos(w(1) * a) + 0.1 * t.sin(w(4) * b),  # mostly frequency 1 (a alone)
             5 + t.sin(w(5) * b) + 0 * a,  # a constant offset must not count
             t.cos(w(2) * a) + t.cos(w(2) * b),  # frequency 2, no products
+            3 + t.cos(w(1) * a) + 0.5 * t.cos(w(4) * b),  # a large mean: 80% of the variance at k = 1, not ~99%
         ],
         dim=-1,
     )
     spectrum = ref.fourier_2d(neurons, basis)
-    out = neuron_frequencies(spectrum)
+    with unchanged("neuron_frequencies", spectrum=spectrum):
+        out = neuron_frequencies(spectrum)
     check(isinstance(out, tuple) and len(out) == 2, "neuron_frequencies must return a pair (frequencies, fractions).")
     freqs, fractions = out
-    assert_shape(freqs, (4,), "frequencies")
+    assert_shape(freqs, (5,), "frequencies")
     got = [int(k) for k in freqs]
-    check(got != [2, 0, 4, 1], "you returned 0-based frequencies; number them from 1.")
+    check(got != [2, 0, 4, 1, 0], "you returned 0-based frequencies; number them from 1.")
     check(
-        got == [3, 1, 5, 2],
-        f"expected frequencies [3, 1, 5, 2] for the four test neurons (cos 3(a+b), cos a + 0.1 sin 4b, 5 + sin 5b, cos 2a + cos 2b); got {got}.",
+        got == [3, 1, 5, 2, 1],
+        "expected frequencies [3, 1, 5, 2, 1] for the five test neurons (cos 3(a+b), cos a + 0.1 sin 4b, "
+        f"5 + sin 5b, cos 2a + cos 2b, 3 + cos a + 0.5 cos 4b); got {got}.",
     )
     expected = ref.neuron_frequencies(spectrum)[1]
     energy = spectrum.pow(2)
-    with_mean = expected * (energy.sum((0, 1)) - energy[0, 0]) / energy.sum((0, 1))
+    variance = energy.sum((0, 1)) - energy[0, 0]
+    with_mean = expected * variance / energy.sum((0, 1))
+    mean_in_both = (expected * variance + energy[0, 0]) / energy.sum((0, 1))
     assert_close(
         fractions,
         expected,
         "fractions of variance explained",
         atol=1e-4,
-        diagnose={"the (0, 0) coefficient (the neuron's mean) is counted in the total; leave it out": with_mean},
+        diagnose={
+            "the (0, 0) coefficient (the neuron's mean) is counted in the total; leave it out": with_mean,
+            "the (0, 0) coefficient (the neuron's mean) is counted in the block and the total; leave it out of "
+            "both": mean_in_both,
+        },
     )
+    check(
+        abs(float(fractions[4]) - 0.8) < 1e-3,
+        f"the neuron 3 + cos a + 0.5 cos 4b has 80% of its variance at frequency 1 (1 against 0.25); got "
+        f"{float(fractions[4]):.3f}. Its mean, the (0, 0) coefficient, is not variance: leave it out of both the "
+        "block and the total.",
+    )
+    # p = 3 has a single frequency: every neuron belongs to it.
+    table = _randn(4, 3, 3, 2)
+    with corner("neuron_frequencies for p = 3 (one frequency)"):
+        freqs, fractions = neuron_frequencies(ref.fourier_2d(table, ref.fourier_basis(3)))
+    check([int(k) for k in freqs] == [1, 1], f"for p = 3 every neuron's frequency is 1; got {freqs.tolist()}.")
+    assert_close(fractions, t.ones(2), "fractions for p = 3 (all the variance is at frequency 1)", atol=1e-4)
 
 
 @learner_test
 def test_logit_template(logit_template) -> None:
     for p, freqs in [(5, [1]), (7, [2, 3]), (11, [1, 4, 5])]:
-        out = logit_template(p, freqs)
+        with unchanged("logit_template", freqs=freqs):
+            out = logit_template(p, freqs)
         assert_shape(out, (p * p, p), f"logit_template({p}, {freqs})")
         rows = t.arange(p * p)
         a, b = rows // p, rows % p
@@ -240,6 +325,18 @@ def test_logit_template(logit_template) -> None:
         )
         answers = (a + b) % p
         check(bool((out.argmax(-1) == answers).all()), f"the template's argmax must be (a + b) mod {p} on every row.")
+    with corner("logit_template(5, []), a sum over no frequencies"):
+        empty = logit_template(5, [])
+    check(
+        isinstance(empty, t.Tensor),
+        f"logit_template(5, []) returned {type(empty).__name__}: a sum over no frequencies is a (25, 5) tensor of "
+        "zeros. Python's sum() of nothing is the int 0; start from t.zeros(p * p, p) instead.",
+    )
+    assert_close(empty, t.zeros(25, 5), "logit_template(5, []) (no frequencies: all zeros)")
+
+
+def _squared_correlation(x: t.Tensor, y: t.Tensor) -> float:
+    return float((x * y).sum() ** 2 / (x.pow(2).sum() * y.pow(2).sum()))
 
 
 @learner_test
@@ -248,8 +345,11 @@ def test_explained_variance(explained_variance) -> None:
     @given(seeds, st.integers(2, 6), st.integers(2, 6))
     def prop(seed: int, n: int, p: int) -> None:
         template = _randn(seed, n, p)
+        # Both tensors have rows with non-zero means (the logits a large offset each): centring either one, or
+        # centring over the whole tensor, changes the answer.
         logits = 2 * template + _randn(seed + 1, n, p) + _randn(seed + 2, n, 1) * 5  # row offsets must not matter
-        out = explained_variance(logits, template)
+        with unchanged("explained_variance", logits=logits, template=template):
+            out = explained_variance(logits, template)
         check(out is not None, "explained_variance returned None: did you forget `return`?")
         x, y = logits - logits.mean(), template - template.mean()
         uncentred = float((x * y).sum() ** 2 / (x.pow(2).sum() * y.pow(2).sum()))
@@ -259,7 +359,10 @@ def test_explained_variance(explained_variance) -> None:
             "explained_variance",
             atol=1e-4,
             diagnose={
-                "you centred over the whole tensor; centre each row (a softmax ignores a per-row constant)": uncentred
+                "you centred over the whole tensor; centre each row (a softmax ignores a per-row constant)": uncentred,
+                "only the logits are centred; centre the template's rows too": _squared_correlation(
+                    logits - logits.mean(-1, keepdim=True), template
+                ),
             },
         )
 
@@ -267,6 +370,10 @@ def test_explained_variance(explained_variance) -> None:
     check(
         abs(float(explained_variance(3 * t.eye(4) + 1, t.eye(4))) - 1.0) < 1e-5,
         "a scaled, shifted copy of the template must explain 100%.",
+    )
+    check(
+        abs(float(explained_variance(-2 * t.eye(4), t.eye(4))) - 1.0) < 1e-5,
+        "a negatively scaled copy of the template explains 100% too: return the squared correlation.",
     )
 
 
@@ -276,9 +383,10 @@ def test_project_onto_frequencies(project_onto_frequencies) -> None:
     @given(seeds, st.sampled_from([5, 7, 11]), st.integers(1, 4), st.booleans())
     def prop(seed: int, p: int, d: int, keep_constant: bool) -> None:
         basis = ref.fourier_basis(p)
-        W = _randn(seed, p, d)
+        W = _randn(seed, p, d) + 2.0  # a large constant part: keep_constant decides whether it stays
         freqs = [1, (p - 1) // 2]
-        out = project_onto_frequencies(W, basis, freqs, keep_constant)
+        with unchanged("project_onto_frequencies", W=W, basis=basis, freqs=freqs):
+            out = project_onto_frequencies(W, basis, freqs, keep_constant)
         assert_shape(out, (p, d), f"project_onto_frequencies(W ({p}, {d}), freqs {freqs})")
         shifted = [2 * k for k in freqs] + [2 * k + 1 for k in freqs if 2 * k + 1 < p]
         R = basis[([0] if keep_constant else []) + shifted]
@@ -295,6 +403,18 @@ def test_project_onto_frequencies(project_onto_frequencies) -> None:
         )
 
     prop()
+    p, W = 7, _randn(1, 7, 3) + 2.0
+    basis = ref.fourier_basis(p)
+    with corner("project_onto_frequencies with no frequency, keeping the constant"):
+        only_mean = project_onto_frequencies(W, basis, [], True)
+    assert_close(
+        only_mean, W.mean(0, keepdim=True).expand(p, 3), "the projection onto the constant alone (the column means)"
+    )
+    with corner("project_onto_frequencies onto nothing (no frequency, no constant)"):
+        nothing = project_onto_frequencies(W, basis, [], False)
+    assert_close(nothing, t.zeros(p, 3), "the projection onto nothing (all zeros)")
+    everything = project_onto_frequencies(W, basis, [1, 2, 3], True)
+    assert_close(everything, W, "the projection onto every frequency and the constant (W itself)", atol=1e-4)
 
 
 bracket_strings = st.lists(st.text(alphabet="()", max_size=brackets.MAX_LEN), min_size=1, max_size=6)
@@ -330,6 +450,14 @@ def test_bracket_depths(bracket_depths) -> None:
     check(got == [0, 1, 0, -1, 0, 0], f"'())(' read as BOS ( ) ) ( END has depths [0, 1, 0, -1, 0, 0]; got {got}.")
 
 
+def _numpy_r2(X: t.Tensor, y: t.Tensor) -> float:
+    """numpy's least squares (LAPACK gelsd, an SVD: right for rank-deficient X) in float64."""
+    X1 = np.concatenate([X.double().numpy(), np.ones((len(X), 1))], axis=1)
+    target = y.double().numpy()
+    w = np.linalg.lstsq(X1, target, rcond=None)[0]
+    return float(1 - ((target - X1 @ w) ** 2).sum() / ((target - target.mean()) ** 2).sum())
+
+
 def _fit_r2(X: t.Tensor, y: t.Tensor, intercept: bool, centred: bool) -> float:
     """R^2 variants for the diagnoses of test_linear_r2."""
     X1 = t.cat([X, t.ones(len(X), 1, dtype=X.dtype)], dim=1) if intercept else X
@@ -345,11 +473,12 @@ def test_linear_r2(linear_r2) -> None:
     def prop(seed: int, d: int) -> None:
         X = _randn(seed, 60, d).double()
         y = X @ _randn(seed + 1, d).double() + 0.7 * _randn(seed + 2, 60).double() + 3.0  # the intercept absorbs 3
-        out = linear_r2(X, y)
+        with unchanged("linear_r2", X=X, y=y):
+            out = linear_r2(X, y)
         check(out is not None, "linear_r2 returned None: did you forget `return`?")
         assert_close(
             t.tensor(float(out)),
-            t.tensor(ref.linear_r2(X, y)),
+            t.tensor(_numpy_r2(X, y)),
             "linear_r2",
             atol=1e-4,
             diagnose={
@@ -365,6 +494,33 @@ def test_linear_r2(linear_r2) -> None:
     check(
         abs(float(linear_r2(X, 2 * X[:, 0] - X[:, 1] + 5)) - 1.0) < 1e-4,
         "an exact linear function of X (with an offset) must give R^2 = 1.",
+    )
+    # Collinear columns, as activations have them: a dead dimension, a copy of another at another scale.
+    X = _randn(1, 60, 3).double()
+    y = X @ t.tensor([1.0, -2.0, 0.5], dtype=t.float64) + 0.7 * _randn(2, 60).double() + 3.0
+    want = _numpy_r2(X, y)
+    for extra, what in [
+        (t.zeros(60, 1, dtype=t.float64), "a column of zeros"),
+        (2 * X[:, 1:2], "a column twice another"),
+    ]:
+        X_more = t.cat([X, extra], dim=1)
+        with corner(f"linear_r2 with {what} in X"):
+            got = float(linear_r2(X_more, y))
+        check(
+            abs(got - want) < 1e-4,
+            f"with {what} added to X the fit is the same, R^2 {want:.4f}; got {got:.4f}. Collinear columns make "
+            "the least-squares problem rank-deficient: use t.linalg.pinv(X1) @ y (an SVD), not the normal equations "
+            "nor t.linalg.lstsq's default CPU driver, which can misjudge the rank.",
+        )
+    # A large common offset, as some residual-stream dimensions carry (float32 activations around 1000):
+    # float32 arithmetic cannot fit it precisely; float64 can.
+    X = (_randn(3, 200, 4) + 1000.0).float()
+    y = ((X.double() - 1000.0) @ t.tensor([1.0, -1.0, 0.5, 0.2], dtype=t.float64)).float() + 0.5 * _randn(4, 200)
+    got, want = float(linear_r2(X, y)), _numpy_r2(X, y)
+    check(
+        abs(got - want) < 1e-3,
+        f"for float32 activations around 1000 the R^2 is {want:.4f}; got {got:.4f}. Convert X and y to float64 "
+        "before fitting: float32 loses the small variations on top of the large offset.",
     )
 
 
@@ -382,7 +538,8 @@ def test_attention_on_negative(attention_on_negative) -> None:
     @given(seeds)
     def prop(seed: int) -> None:
         pattern = _random_pattern(seed, len(end), 3, tokens.shape[1])
-        out = attention_on_negative(pattern, depths, end)
+        with unchanged("attention_on_negative", pattern=pattern, depths=depths, end=end):
+            out = attention_on_negative(pattern, depths, end)
         assert_shape(out, (3,), "attention_on_negative(pattern with 3 heads)")
         rows = t.arange(len(end))
         has_negative = (depths < 0).any(-1)
@@ -431,8 +588,15 @@ def test_patch_head_at_end(patch_head_at_end) -> None:
         clean = model(tokens)
     for layer, head in [(1, 0), (0, 1)]:
         value = _randn(layer, model.cfg.d_head) * 3
-        out = patch_head_at_end(model, tokens, end, layer, head, value)
+        what = f"patch_head_at_end(layer={layer}, head={head})"
+        with unchanged(what, model=model, tokens=tokens, end=end, value=value):
+            out = patch_head_at_end(model, tokens, end, layer, head, value)
         check(out is not None, "patch_head_at_end returned None: did you forget to return the logits?")
+        assert_no_hooks_left(model, what)
+        check(
+            not out.requires_grad,
+            f"{what}'s logits carry autograd history: run the model under `with t.no_grad():`.",
+        )
         assert_shape(out, (len(end), tokens.shape[1], 2), "patch_head_at_end logits")
         everywhere = (slice(None), slice(None))
         assert_close(
@@ -473,7 +637,14 @@ def _random_sort_model() -> HookedTransformer:
 @learner_test
 def test_qk_table(qk_table) -> None:
     model = _random_sort_model()
-    out = qk_table(model)
+    with unchanged("qk_table", model=model):
+        out = qk_table(model)
+    check(
+        not out.requires_grad,
+        "qk_table's result carries autograd history (it was computed from the model's parameters): return "
+        "`.detach()`ed scores, or compute them under `with t.no_grad():`. plt.imshow cannot draw a tensor that "
+        "requires grad.",
+    )
     v = model.cfg.d_vocab
     assert_shape(out, (v, v), "qk_table(model)")
     W_E, W_Q, W_K = model.W_E.detach(), model.W_Q[0, 0].detach(), model.W_K[0, 0].detach()
@@ -503,11 +674,12 @@ def test_qk_table(qk_table) -> None:
 @learner_test
 def test_pattern_from_qk(pattern_from_qk) -> None:
     @LEARNER_SETTINGS
-    @given(seeds, st.integers(2, 7))
+    @given(seeds, st.integers(1, 7))
     def prop(seed: int, seq: int) -> None:
-        table = _randn(seed, 7, 7)
+        table = _randn(seed, 7, 7)  # not symmetric: a transposed read shows
         tokens = t.randint(0, 7, (3, seq), generator=t.Generator().manual_seed(seed))
-        out = pattern_from_qk(table, tokens)
+        with unchanged("pattern_from_qk", table=table, tokens=tokens), corner(f"pattern_from_qk on {seq} position(s)"):
+            out = pattern_from_qk(table, tokens)
         assert_shape(out, (3, seq, seq), f"pattern_from_qk(table (7, 7), tokens (3, {seq}))")
         scores = table[tokens[:, :, None], tokens[:, None, :]]
         causal = t.ones(seq, seq, dtype=t.bool).tril()
@@ -526,6 +698,17 @@ def test_pattern_from_qk(pattern_from_qk) -> None:
         )
 
     prop()
+    # TransformerLens as the oracle: a model without positions attends exactly as its QK table predicts.
+    model = _random_sort_model()
+    tokens = t.randint(0, model.cfg.d_vocab, (2, 9), generator=t.Generator().manual_seed(1))
+    with t.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter="blocks.0.attn.hook_pattern")
+    assert_close(
+        pattern_from_qk(ref.qk_table(model), tokens),
+        cache["blocks.0.attn.hook_pattern"][:, 0],
+        "pattern_from_qk against the model's own attention pattern (hook_pattern)",
+        atol=1e-5,
+    )
 
 
 @learner_test
@@ -534,7 +717,8 @@ def test_ov_offset_profile(ov_offset_profile) -> None:
     @given(seeds, st.integers(4, 9), st.integers(1, 3))
     def prop(seed: int, v: int, max_offset: int) -> None:
         ov = _randn(seed, v, v)
-        out = ov_offset_profile(ov, max_offset)
+        with unchanged("ov_offset_profile", ov=ov):
+            out = ov_offset_profile(ov, max_offset)
         assert_shape(out, (2 * max_offset + 1,), f"ov_offset_profile(ov ({v}, {v}), max_offset={max_offset})")
         expected = ref.ov_offset_profile(ov, max_offset)
         i = t.arange(v)
@@ -558,3 +742,7 @@ def test_ov_offset_profile(ov_offset_profile) -> None:
         [round(float(x), 4) for x in ov_offset_profile(t.eye(5), 2)] == [0.0, 0.0, 1.0, 0.0, 0.0],
         "a pure copy (identity) OV votes only at offset 0.",
     )
+    ov = _randn(5, 6, 6)
+    with corner("ov_offset_profile with max_offset=0"):
+        out = ov_offset_profile(ov, 0)
+    assert_close(out, ov.diagonal().mean()[None], "ov_offset_profile(ov, 0) (the mean of the diagonal, shape (1,))")

@@ -1,0 +1,1 @@
+"""The chat_base organism (see train.py)."""

@@ -1,0 +1,1 @@
+"""The grader organism (see train.py)."""
