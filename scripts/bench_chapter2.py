@@ -27,7 +27,9 @@ Last measured (2026-12-07, 2 cores shared with other jobs, so the seconds are in
 steps are not): PPO seeds 0-4 solved at 20.0k, 23.2k, 18.6k, 23.4k, 23.1k steps (median 23.1k),
 SB3 at 25.1k, 25.5k, 32.5k, 43.6k, 29.3k (median 29.3k) in the same run; ours / SB3 0.79 in
 steps, 0.76 in time to solve. DQN seeds 0-4 solved at 78.6k, 71.0k, 88.7k, 88.4k, 91.9k
-(median 88.4k, every seed <= 100k).
+(median 88.4k, every seed <= 100k); SB3's DQN with the zoo's settings, seed 0 only (not
+interleaved: it ran beside ours), never reached 475 in 100k steps (final 20-episode mean 48: its
+behaving policy is judged, as ours is, and keeps epsilon 0.04; the zoo scores the greedy one).
 """
 
 from __future__ import annotations
