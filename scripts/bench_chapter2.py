@@ -139,7 +139,11 @@ def bench_rl(algo: str, seeds: list[int], python: Path | None) -> None:
         mine.append(ours(algo, seed))
         line = f"  seed {seed}: ours solved at {_steps(mine[-1])} in {mine[-1].seconds:5.0f} s"
         if python:
-            theirs.append(sb3(python, algo, seed))
+            try:
+                theirs.append(sb3(python, algo, seed))
+            except subprocess.CalledProcessError as exc:  # counted as unsolved; the run goes on
+                print(f"  seed {seed}: SB3 failed: {exc.stderr.strip().splitlines()[-1:]}", flush=True)
+                theirs.append(Run(None, 0, float("inf")))
             line += f"   SB3 solved at {_steps(theirs[-1])} in {theirs[-1].seconds:5.0f} s"
         print(line, flush=True)
     median, worst, seconds = _summary(mine)
