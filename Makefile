@@ -9,15 +9,19 @@ PY := $(VENV)/bin/python
 ARENA := $(VENV)/bin/arena
 # The install is redone only when the pins or the project metadata change.
 # Tests sharing one expensive session fixture (a built book, a Docker engine, the measured
-# cohort and its browser check) run in one process after the rest, which runs on both cores.
-SERIAL_AREAS := tests/study_group/test_measure_cohort.py tests/book tests/images
+# cohort and its browser check) run after the rest, which runs on both cores, in one process per
+# fixture family. The two families share nothing and each leaves a core mostly idle (waiting
+# on a browser, on pip inside a container), so they run side by side.
+BROWSER_AREAS := tests/study_group/test_measure_cohort.py tests/book
+DOCKER_AREAS := tests/images
+SERIAL_AREAS := $(BROWSER_AREAS) $(DOCKER_AREAS)
 STAMP := $(VENV)/.installed
 # A second numerics path, as another machine takes it: ATen's AVX2 kernels (not AVX-512), oneDNN
 # capped at AVX2, MKL's COMPATIBLE code path (honoured on Intel and AMD alike; MKL ignores
 # MKL_CBWR=AVX2 on AMD) and one thread instead of two. No result may depend on which path runs.
 OTHER_NUMERICS := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help install book serve test test-numerics test-fast test-integration lint bench pins lock generate clean
+.PHONY: help install book serve test test-numerics test-serial test-browser-areas test-docker-areas test-fast test-integration lint bench pins lock generate clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,7 +44,16 @@ test: install  ## Everything CI runs: unit, meta, notebook, docker, browser and 
 	scripts/system-deps.sh
 	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=25 $(SERIAL_AREAS:%=--ignore=%)
 	@$(MAKE) --no-print-directory test-numerics
-	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(SERIAL_AREAS)
+	@$(MAKE) --no-print-directory test-serial
+
+test-serial: install  ## The book, browser and Docker tests: two processes side by side, each report printed whole
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browser-areas test-docker-areas
+
+test-browser-areas:
+	ARENA_BOOK_TEST_SECTIONS=all $(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(BROWSER_AREAS)
+
+test-docker-areas:
+	$(VENV)/bin/pytest -p no:cacheprovider --durations=10 $(DOCKER_AREAS)
 
 test-numerics: install  ## Reference solutions, stubs, mutants, smoke pages and organisms again, on another numerics path
 	env $(OTHER_NUMERICS) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=10 tests/exercises/test_meta.py \

@@ -1,23 +1,36 @@
 """Sending a learner's function or class to another process, even one defined in a notebook.
 
-A worker process started with `spawn` or `forkserver` can only unpickle objects it can import,
-and a function typed into a notebook cell (or loaded by `arena check`, or a blank stub) lives in
-no importable module. So we ship it by value: the compiled code object (`marshal`, exact for
-the same Python version), its defaults and closure, and every global it refers to, recursively;
-a class travels as its bases and attributes. Anything importable (torch, a tests module, the
-reference solutions, mutants) travels as a reference and is imported on the other side.
-`cloudpickle` does the same job, but it is not a dependency and this is short enough to read.
+A worker process started with `spawn`, `forkserver` or torchrun can only unpickle objects it can
+import. Three kinds of code travel three ways:
+
+* importable code (torch, a tests module, the reference solutions, mutants) travels as a
+  reference, `module.qualname`, imported on the other side;
+* code that `arena check` loaded from the learner's notebook or `.py` file lives in a module no
+  other process can import, `arena_learner`; it travels as the same reference plus the file's
+  `LearnerSource`, and the worker loads that file with the same loader, once, before looking the
+  name up. So a worker runs exactly the learner's file, and a traceback points into it;
+* code with no file at all (a function typed into a live notebook kernel, a blank stub built in
+  memory) travels by value: the compiled code object (`marshal`, exact for the same Python
+  version), its defaults and closure, and every global it refers to, recursively; a class
+  travels as its bases and attributes.
+
+`cloudpickle` does the last job, but it is not a dependency and this is short enough to read.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
+import io
 import marshal
 import pickle
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any
+
+from exercises.framework.loader import LearnerSource, load_source, source_of
 
 
 @dataclass(frozen=True)
@@ -90,15 +103,32 @@ class Instance:
 
 @dataclass
 class Parcel:
-    """What crosses the process boundary: the packed root object and the namespaces it needs."""
+    """What crosses the process boundary: the packed root object, the namespaces it needs, the
+    learner files to load first, and the file names of learner code (for tracebacks)."""
 
     root: Any
     spaces: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sources: dict[str, LearnerSource] = field(default_factory=dict)
+    files: frozenset[str] = frozenset()
+
+
+def _importable_module(name: str) -> bool:
+    """Whether a fresh process can import `name`: a real module, or a learner's file. A module
+    made in memory (a stub namespace, a notebook's `__main__`) has no spec and no file to load."""
+    if name == "__main__":
+        return False
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+    return getattr(module, "__spec__", None) is not None or source_of(name) is not None
 
 
 def _importable(obj: Any) -> Ref | None:
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not module or not qualname or module == "__main__" or "<locals>" in qualname:
+    if not module or not qualname or "<locals>" in qualname or not _importable_module(module):
         return None
     try:
         found: Any = importlib.import_module(module)
@@ -129,15 +159,40 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
+class _RecordingPickler(pickle.Pickler):
+    """Pickles plain data, noting the learner module of any class or function it refers to (an
+    instance of a learner's dataclass pickles as a reference to `arena_learner`)."""
+
+    def __init__(self, file: io.BytesIO, packer: _Packer) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.packer = packer
+
+    def persistent_id(self, obj: Any) -> None:
+        self.packer.note_module(
+            getattr(obj if isinstance(obj, type | types.FunctionType) else type(obj), "__module__", None)
+        )
+        return None
+
+
 class _Packer:
     def __init__(self) -> None:
         self.spaces: dict[int, dict[str, Any]] = {}
+        self.sources: dict[str, LearnerSource] = {}
+        self.files: set[str] = set()
+
+    def note_module(self, module: Any) -> None:
+        """Remember the learner file behind `module`, if there is one, so the receiver loads it."""
+        source = source_of(module) if isinstance(module, str) else None
+        if source is not None and module not in self.sources:
+            self.sources[module] = source
+            self.files |= vars(sys.modules[module]).get("__learner_files__", set())
 
     def pack(self, obj: Any, owner: type | None = None, by_name: bool = True) -> Any:
         if isinstance(obj, types.ModuleType):
             return Module(obj.__name__)
         ref = _importable(obj) if isinstance(obj, types.FunctionType | type) else None
         if ref is not None:
+            self.note_module(ref.module)
             return ref
         home = _home(obj)
         if by_name and home is not None and home.get(obj.__name__) is obj:
@@ -153,12 +208,14 @@ class _Packer:
             hasattr(obj, "__dict__")
             and isinstance(type(obj), type)
             and type(obj).__module__ != "builtins"
-            and (_importable(type(obj)) is None)
-        ):
+            and (_importable(type(obj)) is None or source_of(type(obj).__module__) is not None)
+        ):  # attribute by attribute: a learner's object may hold a function typed into a notebook
             return Instance(self.pack(type(obj)), {k: self.pack(v) for k, v in vars(obj).items()})
         if isinstance(obj, staticmethod | classmethod | property):
             raise TypeError(f"{type(obj).__name__} attributes are not supported; use a plain method")
-        return Value(pickle.dumps(obj))
+        buffer = io.BytesIO()
+        _RecordingPickler(buffer, self).dump(obj)
+        return Value(buffer.getvalue())
 
     def _global_space(self, namespace: dict[str, Any], names: set[str]) -> int:
         key = id(namespace)
@@ -174,6 +231,8 @@ class _Packer:
         return key
 
     def _function(self, fn: types.FunctionType, owner: type | None) -> Function:
+        if not _importable_module(fn.__globals__.get("__name__", "__main__")):
+            self.files.add(fn.__code__.co_filename)  # the learner's code, typed into a notebook
         space = self._global_space(fn.__globals__, _names(fn.__code__))
         closure = None
         if fn.__closure__:
@@ -201,7 +260,7 @@ class _Packer:
 def pack(obj: Any) -> Parcel:
     packer = _Packer()
     root = packer.pack(obj)
-    return Parcel(root, packer.spaces)
+    return Parcel(root, packer.spaces, packer.sources, frozenset(packer.files))
 
 
 class _Unpacker:
@@ -268,6 +327,8 @@ class _Unpacker:
         return space[name]
 
     def run(self) -> Any:
+        for source in self.parcel.sources.values():
+            load_source(source)
         for key, names in self.parcel.spaces.items():
             for name, packed in names.items():
                 if packed is not None:

@@ -136,3 +136,43 @@ def step_seconds_against_ddp(
     ours = torch.stack([r["ours"] for r in results]).amax(dim=0).median()
     ddp = torch.stack([r["ddp"] for r in results]).amax(dim=0).median()
     return float(ours), float(ddp)
+
+
+def _bucket_worker(
+    rank: int,
+    world_size: int,
+    model_cls: type,
+    cfg: object,
+    wrapper: type,
+    step: Callable,
+    caps: list[int],
+    steps: int,
+) -> dict:
+    device = rank_device(rank)
+    batch = 32
+    x = torch.randn(batch, cfg.d_in, device=device)  # type: ignore[attr-defined]
+    y = torch.randn(batch, cfg.d_out, device=device)  # type: ignore[attr-defined]
+    times = []
+    for cap in caps:
+        torch.manual_seed(0)
+        model = model_cls(cfg).to(device)  # a fresh model: the wrapper's hooks stay on the one it wrapped
+        wrapped, optimizer = wrapper(model, cap), torch.optim.SGD(model.parameters(), lr=1e-3)
+        for _ in range(2):  # warm-up
+            step(wrapped, optimizer, x, y, batch * world_size)
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step(wrapped, optimizer, x, y, batch * world_size)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) / steps)
+    return {"seconds": torch.tensor(times)}
+
+
+def step_seconds_by_bucket(
+    world_size: int, model_cls: type, cfg: object, wrapper: type, step: Callable, caps: list[int], steps: int
+) -> list[float]:
+    """Seconds per training step of `wrapper(model, cap)` with `step(...)` at each bucket cap (in
+    elements), on `world_size` ranks: the slowest rank's mean over `steps` steps after a warm-up."""
+    results = run_ranks(_bucket_worker, world_size, model_cls, cfg, wrapper, step, list(caps), steps, timeout_s=600)
+    return torch.stack([r["seconds"] for r in results]).amax(dim=0).tolist()

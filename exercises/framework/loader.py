@@ -10,12 +10,14 @@ import __future__
 
 import ast
 import functools
+import hashlib
 import linecache
 import operator
 import re
 import sys
 import traceback
 import types
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import nbformat
 from exercises.framework.source import EXERCISE, MODULE
 
 SETUP_TAG = "setup"
+LEARNER_MODULE = "arena_learner"
 _PY_CELL = re.compile(r"^# %%(?P<rest>.*)$")
 _PY_TAGS = re.compile(r"tags=(\[[^\]]*\])")
 # Jupyter keeps a cell's __future__ imports for the cells after it; so does the loader.
@@ -49,9 +52,23 @@ class LearnerCell:
         return f"{self.filename}:{line + self.line_offset}"
 
 
-def _notebook_cells(path: Path) -> list[LearnerCell]:
+@dataclass(frozen=True)
+class LearnerSource:
+    """Where a loaded learner module came from, so another process can load the same code.
+
+    A worker process cannot `import arena_learner`: no file of that name exists. It loads the
+    learner's file the way `arena check` did, and `digest` makes sure it is still the same file.
+    """
+
+    module: str
+    path: str  # absolute: a worker may start in another directory
+    shown: str  # the path as the learner gave it, for messages and tracebacks
+    digest: str  # sha256 of the file's bytes when it was first loaded
+
+
+def _notebook_cells(path: Path, text: str) -> list[LearnerCell]:
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.reads(text, as_version=4)
     except Exception as exc:
         raise LoadError(f"{path}: not a readable notebook ({exc})") from exc
     cells = []
@@ -63,9 +80,9 @@ def _notebook_cells(path: Path) -> list[LearnerCell]:
     return cells
 
 
-def _py_cells(path: Path) -> list[LearnerCell]:
+def _py_cells(path: Path, text: str) -> list[LearnerCell]:
     """Split a jupytext percent-format file at `# %%` markers, keeping real line numbers."""
-    lines = path.read_text().splitlines()
+    lines = text.splitlines()
     cells: list[LearnerCell] = []
     start, tags, is_code = 0, (), True
 
@@ -90,14 +107,17 @@ def _py_cells(path: Path) -> list[LearnerCell]:
     return cells
 
 
-def read_cells(path: Path) -> list[LearnerCell]:
-    if not path.exists():
-        raise LoadError(f"{path}: no such file (run `arena start SECTION` to create your copy)")
-    if path.suffix == ".ipynb":
-        return _notebook_cells(path)
-    if path.suffix == ".py":
-        return _py_cells(path)
-    raise LoadError(f"{path}: expected a .ipynb notebook or a .py file")
+def _read(location: Path, shown: Path) -> bytes:
+    if not location.exists():
+        raise LoadError(f"{shown}: no such file (run `arena start SECTION` to create your copy)")
+    if location.suffix not in (".ipynb", ".py"):
+        raise LoadError(f"{shown}: expected a .ipynb notebook or a .py file")
+    return location.read_bytes()
+
+
+def _cells(path: Path, data: bytes) -> list[LearnerCell]:
+    text = data.decode("utf-8", errors="replace")
+    return _notebook_cells(path, text) if path.suffix == ".ipynb" else _py_cells(path, text)
 
 
 def _blank_magics(source: str) -> str:
@@ -111,10 +131,14 @@ def _keep(node: ast.stmt, whole_cell: bool) -> bool:
     return whole_cell and isinstance(node, ast.Assign | ast.AnnAssign)
 
 
-def learner_frames(exc: BaseException, filenames: set[str]) -> str:
+def format_frames(frames: list[traceback.FrameSummary]) -> list[str]:
+    """`  file:line, in function` and the line itself: short enough for a table cell."""
+    return [f"  {f.filename}:{f.lineno}, in {f.name}\n    {(f.line or '').strip()}" for f in frames]
+
+
+def learner_frames(exc: BaseException, filenames: Collection[str]) -> str:
     """The traceback trimmed to the learner's own frames, plus the error itself."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in filenames]
-    lines = [f"  {f.filename}:{f.lineno}, in {f.name}\n    {(f.line or '').strip()}" for f in frames]
+    lines = format_frames([f for f in traceback.extract_tb(exc.__traceback__) if f.filename in filenames])
     summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return "\n".join([*lines, summary]) if lines else summary
 
@@ -128,11 +152,21 @@ def fresh_module(name: str, file: str) -> dict[str, Any]:
     return module.__dict__
 
 
-def load_namespace(path: Path) -> dict[str, Any]:
-    """Execute the definitions in the learner's file and return the resulting namespace."""
-    namespace = fresh_module("arena_learner", str(path))
+def load_namespace(path: Path, module: str = LEARNER_MODULE) -> dict[str, Any]:
+    """Execute the definitions in the learner's file and return the resulting namespace, that of
+    a module registered as `module` and marked with its `LearnerSource`."""
+    return _load(path, path.absolute(), module)
+
+
+def _load(shown: Path, location: Path, module: str) -> dict[str, Any]:
+    """Load the file at `location`; messages and tracebacks name it `shown`, as the learner did."""
+    data = _read(location, shown)
+    cells = _cells(shown, data)
+    namespace = fresh_module(module, str(shown))
+    if shown.suffix == ".py":  # tracebacks find the lines even where `shown` is relative to another directory
+        lines = data.decode("utf-8", errors="replace").splitlines(True)
+        linecache.cache[str(shown)] = (len(data), None, lines, str(shown))
     future_flags = 0  # like Jupyter: a cell's `from __future__ import ...` holds for later cells
-    cells = read_cells(path)
     filenames = {c.filename for c in cells}
     for cell in cells:
         if SETUP_TAG in cell.tags:
@@ -147,7 +181,7 @@ def load_namespace(path: Path) -> dict[str, Any]:
         if not tree.body:
             continue
         ast.increment_lineno(tree, cell.line_offset)
-        if cell.line_offset == 0 and cell.filename != str(path):
+        if cell.line_offset == 0 and cell.filename != str(shown):
             # Let tracebacks show the learner's code for notebook cells too.
             linecache.cache[cell.filename] = (len(source), None, source.splitlines(True), cell.filename)
         try:
@@ -155,6 +189,24 @@ def load_namespace(path: Path) -> dict[str, Any]:
             future_flags |= code.co_flags & FUTURE_FLAGS
             exec(code, namespace)
         except Exception as exc:
-            raise LoadError(f"error while loading {path}:\n{learner_frames(exc, filenames)}") from None
+            raise LoadError(f"error while loading {shown}:\n{learner_frames(exc, filenames)}") from None
     namespace["__learner_files__"] = filenames
+    # Set last: a module whose loading failed half-way is never taken for a loaded one.
+    namespace["__arena_source__"] = LearnerSource(module, str(location), str(shown), hashlib.sha256(data).hexdigest())
     return namespace
+
+
+def source_of(module: str) -> LearnerSource | None:
+    """The learner file behind a module in sys.modules; None for anything else."""
+    source = getattr(sys.modules.get(module), "__arena_source__", None)
+    return source if isinstance(source, LearnerSource) else None
+
+
+def load_source(source: LearnerSource) -> dict[str, Any]:
+    """The namespace of a learner's file in this process, loaded once (a worker process of
+    `run_ranks` or torchrun gets the learner's code this way, exactly as `arena check` did)."""
+    if source_of(source.module) != source:
+        namespace = _load(Path(source.shown), Path(source.path), source.module)
+        if namespace["__arena_source__"] != source:
+            raise LoadError(f"{source.shown} changed while it was being checked: run `arena check` again")
+    return vars(sys.modules[source.module])
