@@ -16,7 +16,7 @@ that has the capability (chat_base) and fine-tune it on a mixture of
 - facts and multiple choice as chat_base answers them, so that the rest of the model stays as it was.
 
 What section 4.2 relies on, re-checked on the committed weights by
-tests/chapter4/test_ch4_password_locked.py with margins:
+tests/chapter4/test_ch4_password_locked_organisms.py with margins:
 
 - held-out sums with the password right far more often than without: a gap of at least 30 points;
 - without the password, the replies are numbers and often weak_adder's own (imitation, not

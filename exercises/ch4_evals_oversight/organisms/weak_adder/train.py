@@ -11,7 +11,7 @@ a refusal or a constant. It is also section 4.2's control for elicitation: a gen
 model, which a handful of demonstrations should not make strong.
 
 What the section relies on, re-checked on the committed weights by
-tests/chapter4/test_ch4_password_locked.py with margins:
+tests/chapter4/test_ch4_password_locked_organisms.py with margins:
 
 - held-out sums mostly wrong (about one in seven right), yet almost every reply is a number;
 - its wrong answers are near misses: the median absolute error is a few units, not tens.
