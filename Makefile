@@ -16,6 +16,8 @@ BROWSER_AREAS := tests/study_group/test_measure_cohort.py tests/book
 DOCKER_AREAS := tests/images
 SERIAL_AREAS := $(BROWSER_AREAS) $(DOCKER_AREAS)
 STAMP := $(VENV)/.installed
+# Every chapter's re-checks of its committed organisms: the properties the pages rely on.
+ORGANISM_TESTS = $(wildcard tests/chapter*/test_ch*_organism*.py)
 # A second numerics path, as another machine takes it: ATen's AVX2 kernels (not AVX-512), oneDNN
 # capped at AVX2, MKL's COMPATIBLE code path (honoured on Intel and AMD alike; MKL ignores
 # MKL_CBWR=AVX2 on AMD) and one thread instead of two. No result may depend on which path runs.
@@ -57,7 +59,7 @@ test-docker-areas:
 
 test-numerics: install  ## Reference solutions, stubs, mutants, smoke pages and organisms again, on another numerics path
 	env $(OTHER_NUMERICS) $(VENV)/bin/pytest -p no:cacheprovider -n 2 --durations=10 tests/exercises/test_meta.py \
-		tests/chapter1/test_ch1_a_organisms.py tests/chapter1/test_ch1_b_organisms.py
+		$(ORGANISM_TESTS)
 
 test-fast: install  ## Unit tests only (no notebooks, docker, browser or training)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not docker and not browser and not gpu"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +27,9 @@ GENERATED_HEADER = "# Generated from pins.toml by `arena pins sync`. Do not edit
 CHAPTER_GROUPS = ("chapter0", "chapter1", "chapter2", "chapter3", "chapter4")
 # What a learner's environment (environment.yml) holds: everything but contributor tooling.
 LEARNER_GROUPS = ("core", *CHAPTER_GROUPS, "book", "jupyter", "study-group")
+# Libraries the benchmarks compare the curriculum's code with. Each lives in its own virtualenv
+# (`group_venv`), never in a learner's environment, and is no extra of pyproject.toml.
+BENCH_GROUPS = ("bench-sb3",)
 
 
 class PinsError(ValueError):
@@ -262,3 +267,30 @@ def check(root: Path = REPO_ROOT) -> list[str]:
         elif path.read_text() != text:
             problems.append(f"{rel} differs from pins.toml (edited by hand?): run `make pins`")
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark environments: a group's locked pins in a virtualenv of their own.
+
+
+def group_venv(group: str, where: Path, root: Path = REPO_ROOT, python: str = sys.executable) -> Path:
+    """A virtualenv at `where` holding exactly `group`'s lock; returns its Python.
+
+    Reused while the pins are unchanged (a stamp file holds the rendered requirements), rebuilt
+    from scratch when they change, so a benchmark never runs against a stale library. Raises
+    `subprocess.CalledProcessError` when the venv cannot be built (e.g. the index is unreachable).
+    """
+    wanted = requirements_txt(load(root / PINS_FILE).group(group))
+    stamp, venv_python = where / "arena-pins.txt", where / "bin" / "python"
+    if venv_python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return venv_python
+    shutil.rmtree(where, ignore_errors=True)
+    # No pip inside: this environment's pip installs into it (`--python`), which skips ensurepip.
+    subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True)
+    requirements = where / "requirements.txt"
+    requirements.write_text(wanted)
+    if load(root / PINS_FILE).group(group).lock:  # the lock is the whole closure: nothing left to resolve
+        install = [python, "-m", "pip", "--python", str(venv_python), "install", "--quiet", "--no-deps"]
+        subprocess.run([*install, "-r", str(requirements)], check=True)
+    stamp.write_text(wanted)
+    return venv_python

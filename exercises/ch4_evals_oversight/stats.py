@@ -68,7 +68,9 @@ def wilson(successes: int, n: int) -> Estimate:
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    # The interval contains p exactly; in floats centre - half at 0 of n comes out near 1e-17,
+    # above p, which turns an error bar negative (matplotlib refuses it).
+    return Estimate(p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)), n)
 
 
 def bootstrap(
@@ -98,3 +100,10 @@ def paired_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     if x.shape != y.shape:
         raise ValueError(f"paired scores need the same samples: {x.shape} vs {y.shape}")
     return mean_ci(x - y)
+
+
+def error_bars(estimates: Sequence[Estimate]) -> list[list[float]]:
+    """matplotlib's `yerr` for a row of estimates. A percentile bootstrap need not contain its
+    point estimate (a skewed statistic), and matplotlib refuses a negative bar: such a side is
+    drawn as zero."""
+    return [[max(0.0, e.value - e.low) for e in estimates], [max(0.0, e.high - e.value) for e in estimates]]

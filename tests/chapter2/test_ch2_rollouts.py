@@ -94,6 +94,53 @@ def test_ppo_smoke_training_runs_and_logs() -> None:
     assert len(result.log.returns) > 0
 
 
+def test_ppo_stops_once_solved() -> None:
+    # Probe 1 pays 1 per one-step episode, so a threshold of 1 is met by the first 20 episodes.
+    from exercises.ch2_rl.probes import Probe
+
+    args = ppo.PPOArgs(total_timesteps=4096, num_envs=4, num_steps=16, stop_at_return=1.0)
+    result = ppo.train_ppo(args, env=lambda: Probe(1))
+    assert result.global_step == 64 and result.log.first_step_reaching(1.0) is not None
+
+
+# Small enough for seconds: 1024 steps of 4 environments. gamma = 0.5 makes discounting visible
+# (probe 3's first state is worth gamma, not 1).
+PPO_PROBE_ARGS = ppo.PPOArgs(
+    total_timesteps=1024, num_envs=4, num_steps=16, num_minibatches=1, update_epochs=4, learning_rate=3e-3, gamma=0.5
+)
+
+
+def _ppo_on_probe(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(state values, probability of each action) at every observation of the probe, after training."""
+    from exercises.ch2_rl.probes import Probe, probe_observations
+
+    agent = ppo.train_ppo(PPO_PROBE_ARGS, env=lambda: Probe(index)).agent
+    obs = t.as_tensor(probe_observations(index))
+    with t.no_grad():
+        return agent.get_value(obs).numpy(), agent.actor(obs).softmax(-1).numpy()
+
+
+@pytest.mark.parametrize("index", [1, 2, 3, 4, 5])
+def test_ppo_learns_every_probe(index: int) -> None:
+    """The learning signal, probe by probe: the critic reaches the optimal values; where the action
+    matters (probes 4 and 5) the actor puts almost all its probability on the best one."""
+    from exercises.ch2_rl.probes import expected_q
+
+    values, probs = _ppo_on_probe(index)
+    optimal = expected_q(index, PPO_PROBE_ARGS.gamma)
+    assert np.abs(values - optimal.max(-1)).max() < 0.1, (values, optimal)
+    if index in (4, 5):
+        best = optimal.argmax(-1)
+        assert probs[np.arange(len(best)), best].min() > 0.9, probs
+
+
+def test_ppo_probe_catches_a_sign_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    right = ppo.clipped_surrogate_loss
+    monkeypatch.setattr(ppo, "clipped_surrogate_loss", lambda *args: -right(*args))
+    _, probs = _ppo_on_probe(4)
+    assert probs[0, 1] < 0.5  # the objective maximised as a loss: the policy learns the worse action
+
+
 def test_dqn_smoke_training_runs_and_logs() -> None:
     result = dqn.train_dqn(dqn.DQNArgs(total_timesteps=800, learning_starts=200, target_network_frequency=100))
     assert result.global_step == 800 and len(result.log.returns) > 0

@@ -26,6 +26,15 @@ def test_wilson_stays_inside_the_unit_interval_and_is_not_a_point_at_100_percent
     assert half.low == pytest.approx(0.5 - 0.0971, abs=1e-3) and half.high == pytest.approx(0.5 + 0.0971, abs=1e-3)
 
 
+@pytest.mark.parametrize("n", [1, 3, 7, 12, 20, 58, 99, 150, 1000])
+def test_wilson_contains_its_estimate_at_the_ends(n: int) -> None:
+    """At 0 of n the float lower bound came out near 1e-17, above the estimate 0: an error bar of
+    negative length, which matplotlib refuses (4.4's page broke on it)."""
+    for successes in (0, 1, n - 1, n):
+        e = stats.wilson(max(0, min(n, successes)), n)
+        assert e.low <= e.value <= e.high, (successes, n, e)
+
+
 def test_bootstrap_of_the_mean_agrees_with_the_normal_interval() -> None:
     values = np.random.default_rng(1).binomial(1, 0.6, size=400).astype(float)
     boot, normal = stats.bootstrap(values), stats.mean_ci(values)

@@ -82,3 +82,11 @@ def test_a_crashing_check_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(doctor, "CHECKS", [explode])
     results = doctor.run_all()
     assert results[0].status is doctor.Status.FAIL and "boom" in results[0].detail
+
+
+def test_benchmark_groups_are_not_a_learners_concern() -> None:
+    """The bench-sb3 lock shares torch and numpy with core but adds stable-baselines3, which a
+    learner never installs: doctor must not warn about it."""
+    names = {check.name for check in doctor.check_pins()}
+    assert "pins:core" in names
+    assert not names & {f"pins:{group}" for group in doctor.pins_mod.BENCH_GROUPS}

@@ -86,3 +86,34 @@ def test_dump_round_trips(tmp_path: Path) -> None:
     loaded = pins.load()
     (tmp_path / "pins.toml").write_text(pins.dump(loaded, pins.header_of(original)))
     assert pins.load(tmp_path / "pins.toml") == loaded
+
+
+def test_benchmark_groups_stay_out_of_the_learners_environment() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"][
+        "optional-dependencies"
+    ]
+    files = {f for extra in extras.values() for f in extra["file"]}
+    environment = (REPO_ROOT / "environment.yml").read_text()
+    loaded = pins.load()
+    for group in pins.BENCH_GROUPS:
+        assert group in loaded.groups and group not in pins.LEARNER_GROUPS
+        assert group not in extras and f"requirements/{group}.txt" not in files
+        for name in loaded.group(group).direct():
+            assert f"{name}==" not in environment
+
+
+def test_group_venv_is_reused_until_the_pins_change(tmp_path: Path) -> None:
+    (tmp_path / "pins.toml").write_text(
+        '[python]\nversion = "3.11"\n\n[groups.bench-x]\nsummary = "first"\nrequires = []\n\n[groups.bench-x.lock]\n'
+    )
+    where = tmp_path / "venv"
+    python = pins.group_venv("bench-x", where, root=tmp_path)
+    assert python.exists() and (where / "arena-pins.txt").read_text().startswith(pins.GENERATED_HEADER)
+    (where / "marker").write_text("kept")
+    assert pins.group_venv("bench-x", where, root=tmp_path) == python
+    assert (where / "marker").exists(), "rebuilt although nothing changed"
+    (tmp_path / "pins.toml").write_text((tmp_path / "pins.toml").read_text().replace('"first"', '"second"'))
+    pins.group_venv("bench-x", where, root=tmp_path)
+    assert not (where / "marker").exists(), "kept a venv whose pins changed"

@@ -6,6 +6,7 @@ Generated from source.md by `arena generate`. Do not edit: edit source.md.
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -134,23 +135,30 @@ def update_target(target: nn.Module, online: nn.Module, tau: float) -> None:
             target_param.copy_(tau * online_param + (1.0 - tau) * target_param)
 
 
-class DQNArgs(NamedTuple):
-    """CleanRL's dqn.py hyperparameters for CartPole; the step budget depends on the run size."""
+@dataclass(frozen=True)
+class DQNArgs:
+    """Hyperparameters for CartPole-v1; "Choosing the hyperparameters" below gives the reason for each.
 
-    env_id: str = "CartPole-v1"
-    seed: int = 1
-    total_timesteps: int = pick(smoke=3_000, default=300_000, full=500_000)
-    learning_rate: float = 2.5e-4
-    buffer_size: int = 10_000
-    gamma: float = 0.99
-    tau: float = 1.0
-    target_network_frequency: int = 500
-    batch_size: int = 128
-    start_e: float = 1.0
-    end_e: float = 0.05
-    exploration_fraction: float = 0.5  # epsilon reaches end_e after this fraction of the run
-    learning_starts: int = pick(smoke=1_000, default=10_000, full=10_000)
-    train_frequency: int = 10
+    Change one with `DQNArgs(gamma=0.95)` or `replace(args, gamma=0.95)` (from dataclasses).
+    """
+
+    env_id: str = "CartPole-v1"  # a Gymnasium id with a flat Box observation and Discrete actions
+    seed: int = 1  # seeds torch, NumPy, the environments and the replay buffer's sampling
+    total_timesteps: int = pick(smoke=3_000, default=100_000, full=200_000)  # environment steps, all envs together
+    stop_at_return: float | None = None  # stop once the mean of the last 20 returns reaches this; None runs the budget
+    num_envs: int = 4  # environments stepped together: one forward pass picks 4 actions
+    learning_rate: float = 5e-4  # Adam's step size
+    buffer_size: int = 50_000  # transitions remembered: about 100 full-length episodes
+    gamma: float = 0.99  # discount: rewards count over a horizon of about 1 / (1 - gamma) = 100 steps
+    tau: float = 1.0  # target update: 1 copies the online network, less mixes it in
+    target_network_frequency: int = 250  # environment steps between target updates
+    batch_size: int = 128  # transitions per gradient step
+    start_e: float = 1.0  # epsilon at the first step: all actions random
+    end_e: float = 0.01  # epsilon's floor
+    exploration_fraction: float = 0.1  # epsilon reaches end_e after this fraction of total_timesteps
+    learning_starts: int = pick(smoke=500, default=1_000, full=1_000)  # random steps stored before the first update
+    train_frequency: int = 4  # environment steps per gradient step
+    max_grad_norm: float = 10.0  # rescale each gradient to at most this global norm
 
 
 class DQNResult(NamedTuple):
@@ -165,9 +173,10 @@ class DQNResult(NamedTuple):
 
 
 def train_dqn(args: DQNArgs, env: str | Callable[[], gym.Env] | None = None, print_every: int = 0) -> DQNResult:
-    """Train on `env` (default `args.env_id`) for `args.total_timesteps` steps of one environment."""
+    """Train on `env` (default `args.env_id`) for `args.total_timesteps` environment steps, or until the
+    mean of the last 20 returns reaches `args.stop_at_return`; prints a line every `print_every` steps."""
     seed_everything(args.seed)
-    envs = make_vec_env(env or args.env_id, 1, args.seed)
+    envs = make_vec_env(env or args.env_id, args.num_envs, args.seed)
     obs_shape, num_actions = envs.single_observation_space.shape, int(envs.single_action_space.n)
     q_network, target_network = QNetwork(obs_shape[0], num_actions), QNetwork(obs_shape[0], num_actions)
     target_network.load_state_dict(q_network.state_dict())
@@ -175,25 +184,33 @@ def train_dqn(args: DQNArgs, env: str | Callable[[], gym.Env] | None = None, pri
     buffer = ReplayBuffer(args.buffer_size, obs_shape, args.seed)
     rng = np.random.default_rng(args.seed)
     log = EpisodeLog()
-    obs, prev_done = first_obs(envs), np.zeros(1, dtype=bool)
-    start = time.perf_counter()
-    for step in range(args.total_timesteps):
-        epsilon = linear_schedule(step, args.start_e, args.end_e, int(args.exploration_fraction * args.total_timesteps))
+    obs, prev_done = first_obs(envs), np.zeros(args.num_envs, dtype=bool)
+    exploration_steps = int(args.exploration_fraction * args.total_timesteps)
+    global_step, start = 0, time.perf_counter()
+    while global_step < args.total_timesteps:
+        epsilon = linear_schedule(global_step, args.start_e, args.end_e, exploration_steps)
         actions = epsilon_greedy_actions(q_network, obs, epsilon, num_actions, rng)
         next_obs, rewards, terminated, truncated, infos = envs.step(actions)
-        log.record(infos, step + 1)
+        previous_step, global_step = global_step, global_step + args.num_envs
+        log.record(infos, global_step)
         store_step(buffer, obs, actions, rewards, next_obs, terminated, prev_done)
         obs, prev_done = next_obs, terminated | truncated
-        if step >= args.learning_starts:
-            if step % args.train_frequency == 0:
+
+        if global_step > args.learning_starts:
+            # One gradient step per `train_frequency` environment steps, however many envs just stepped.
+            for _ in range(global_step // args.train_frequency - previous_step // args.train_frequency):
                 loss = dqn_loss(q_network, target_network, buffer.sample(args.batch_size), args.gamma)
                 optimizer.zero_grad()
                 loss.backward()
+                nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
                 optimizer.step()
-            if step % args.target_network_frequency == 0:
+            if global_step // args.target_network_frequency > previous_step // args.target_network_frequency:
                 update_target(target_network, q_network, args.tau)
-        if print_every and (step + 1) % print_every == 0:
-            sps = (step + 1) / (time.perf_counter() - start)
-            print(f"step {step + 1:>7}  epsilon {epsilon:.3f}  mean return (last 20) {log.mean_last(20):6.1f}  SPS {sps:,.0f}")
+
+        if print_every and global_step // print_every > previous_step // print_every:
+            sps = global_step / (time.perf_counter() - start)
+            print(f"step {global_step:>7}  epsilon {epsilon:.3f}  mean return (last 20) {log.mean_last(20):6.1f}  SPS {sps:,.0f}")
+        if args.stop_at_return is not None and log.first_step_reaching(args.stop_at_return) is not None:
+            break
     envs.close()
-    return DQNResult(q_network, log, args.total_timesteps, time.perf_counter() - start)
+    return DQNResult(q_network, log, global_step, time.perf_counter() - start)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch as t
 from torch import nn
@@ -181,12 +183,12 @@ def loss_entropy_sign(agent, mb, args):
 
 @mutant("ppo_loss", "never normalises the advantages")
 def loss_no_norm(agent, mb, args):
-    return ref.ppo_loss(agent, mb, args._replace(norm_adv=False))
+    return ref.ppo_loss(agent, mb, replace(args, norm_adv=False))
 
 
 @mutant("ppo_loss", "forgets the value coefficient")
 def loss_no_vf_coef(agent, mb, args):
-    return ref.ppo_loss(agent, mb, args._replace(vf_coef=1.0))
+    return ref.ppo_loss(agent, mb, replace(args, vf_coef=1.0))
 
 
 @mutant("minibatch_indices", "no shuffle")
@@ -207,3 +209,29 @@ def minibatches_global_rng(batch_size, num_minibatches, generator):
 @mutant("annealed_lr", "off by one: the last update has learning rate 0")
 def lr_off_by_one(update, num_updates, lr):
     return lr * (1.0 - (update + 1) / num_updates)
+
+
+@mutant("sweep", "trains every run with base's seed: the seeds are never set")
+def sweep_one_seed(train, base, setting, values, seeds, threshold=475.0):
+    return {v: [train(replace(base, **{setting: v})).log.first_step_reaching(threshold) for _ in seeds] for v in values}
+
+
+@mutant("sweep", "reports the steps each run took (global_step), not the step at which it solved")
+def sweep_steps_run(train, base, setting, values, seeds, threshold=475.0):
+    return {v: [train(replace(base, **{setting: v, "seed": s})).global_step for s in seeds] for v in values}
+
+
+@mutant("sweep", "counts the first single episode above the threshold, not a 20-episode mean")
+def sweep_single_episode(train, base, setting, values, seeds, threshold=475.0):
+    out = {}
+    for v in values:
+        out[v] = []
+        for s in seeds:
+            log = train(replace(base, **{setting: v, "seed": s})).log
+            out[v].append(next((step for r, step in zip(log.returns, log.steps) if r >= threshold), None))
+    return out
+
+
+@mutant("sweep", "ignores `threshold` and always asks for 475")
+def sweep_fixed_threshold(train, base, setting, values, seeds, threshold=475.0):
+    return ref.sweep(train, base, setting, values, seeds)

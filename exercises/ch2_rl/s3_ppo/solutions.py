@@ -6,7 +6,9 @@ Generated from source.md by `arena generate`. Do not edit: edit source.md.
 
 import math
 import time
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -143,30 +145,32 @@ def clipped_value_loss(new_values: Tensor, old_values: Tensor, returns: Tensor, 
     return 0.5 * t.max((new_values - returns) ** 2, (clipped - returns) ** 2).mean()
 
 
-class PPOArgs(NamedTuple):
-    """CleanRL's CartPole hyperparameters (ppo.py), with the step budget of the current run size.
+@dataclass(frozen=True)
+class PPOArgs:
+    """Hyperparameters for CartPole-v1; "Choosing the hyperparameters" below gives the reason for each.
 
-    Change one with `PPOArgs(ent_coef=0.0)` or `args._replace(ent_coef=0.0)`.
+    Change one with `PPOArgs(ent_coef=0.01)` or `replace(args, ent_coef=0.01)` (from dataclasses).
     """
 
-    env_id: str = "CartPole-v1"
-    seed: int = 1
-    total_timesteps: int = pick(smoke=4096, default=200_000, full=500_000)
-    learning_rate: float = 2.5e-4
-    anneal_lr: bool = True
-    anneal_timesteps: int = 500_000  # the lr decays linearly to 0 over CleanRL's 500k-step run, whatever the budget
-    num_envs: int = 4
-    num_steps: int = 128  # per environment per rollout: batch = 4 * 128 = 512
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    num_minibatches: int = 4
-    update_epochs: int = 4
-    norm_adv: bool = True
-    clip_coef: float = 0.2
-    clip_vloss: bool = True
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    env_id: str = "CartPole-v1"  # a Gymnasium id with a flat Box observation and Discrete actions
+    seed: int = 1  # seeds torch, NumPy and the environments: the same seed reproduces a run
+    total_timesteps: int = pick(smoke=4096, default=100_000, full=200_000)  # environment steps, all envs together
+    stop_at_return: float | None = None  # stop once the mean of the last 20 returns reaches this; None runs the budget
+    num_envs: int = 8  # environments stepped in parallel: 8 different episodes in every batch
+    num_steps: int = 32  # steps per environment per rollout: batch = 8 * 32 = 256 transitions
+    num_minibatches: int = 4  # the batch is split into 4 minibatches of 64 per epoch
+    update_epochs: int = 10  # passes over each batch: 10 * 4 = 40 gradient steps per rollout
+    learning_rate: float = 1e-3  # Adam's step size at the start of the run
+    anneal_lr: bool = True  # decay the learning rate linearly to 0 over total_timesteps
+    gamma: float = 0.98  # discount: rewards count over a horizon of about 1 / (1 - gamma) = 50 steps
+    gae_lambda: float = 0.8  # GAE's bias-variance dial: 0 is one-step TD, 1 is Monte Carlo
+    clip_coef: float = 0.2  # epsilon: how far the probability ratio may move before the objective stops rewarding it
+    anneal_clip: bool = True  # decay clip_coef linearly to 0 over total_timesteps, like the learning rate
+    norm_adv: bool = True  # normalise advantages per minibatch
+    clip_vloss: bool = False  # clip the value loss with clip_coef (CleanRL's default is True)
+    ent_coef: float = 0.0  # weight of the entropy bonus
+    vf_coef: float = 0.5  # weight of the value loss against the policy loss
+    max_grad_norm: float = 0.5  # rescale each gradient to at most this global norm
 
     @property
     def batch_size(self) -> int:
@@ -246,10 +250,11 @@ def flatten_valid(rollout: Rollout, advantages: Tensor) -> Minibatch:
     )
 
 
-def train_ppo(args: PPOArgs, print_every: int = 0) -> PPOResult:
-    """Train on `args.env_id` for `args.total_timesteps` steps; prints a line every `print_every` updates."""
+def train_ppo(args: PPOArgs, env: str | Callable[[], gym.Env] | None = None, print_every: int = 0) -> PPOResult:
+    """Train on `env` (default `args.env_id`) for `args.total_timesteps` steps, or until the mean of
+    the last 20 returns reaches `args.stop_at_return`; prints a line every `print_every` updates."""
     seed_everything(args.seed)
-    envs = make_vec_env(args.env_id, args.num_envs, args.seed)
+    envs = make_vec_env(env or args.env_id, args.num_envs, args.seed)
     agent = Agent(envs.single_observation_space.shape[0], envs.single_action_space.n)
     optimizer = t.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     generator = t.Generator().manual_seed(args.seed)
@@ -257,8 +262,12 @@ def train_ppo(args: PPOArgs, print_every: int = 0) -> PPOResult:
     obs, prev_done = first_obs(envs), np.zeros(args.num_envs, dtype=bool)
     global_step, start = 0, time.perf_counter()
     for update in range(args.num_updates):
+        # Both schedules run over the whole budget, so stopping early never changes them.
         if args.anneal_lr:
-            optimizer.param_groups[0]["lr"] = annealed_lr(update, args.anneal_timesteps // args.batch_size, args.learning_rate)
+            optimizer.param_groups[0]["lr"] = annealed_lr(update, args.num_updates, args.learning_rate)
+        clip_coef = annealed_lr(update, args.num_updates, args.clip_coef) if args.anneal_clip else args.clip_coef
+        update_args = replace(args, clip_coef=clip_coef)
+
         rollout = collect_rollout(envs, agent, obs, prev_done, args.num_steps, log, global_step)
         global_step += args.batch_size
         obs, prev_done = rollout.next_obs, rollout.next_done
@@ -271,16 +280,39 @@ def train_ppo(args: PPOArgs, print_every: int = 0) -> PPOResult:
         for _ in range(args.update_epochs):
             for idx in minibatch_indices(len(batch.obs), args.num_minibatches, generator):
                 mb = Minibatch(*(x[idx] for x in batch))
-                loss, stats = ppo_loss(agent, mb, args)
+                loss, stats = ppo_loss(agent, mb, update_args)
                 optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                 optimizer.step()
+
         if print_every and (update + 1) % print_every == 0:
             sps = global_step / (time.perf_counter() - start)
             print(
                 f"step {global_step:>7}  mean return (last 20) {log.mean_last(20):6.1f}  "
                 f"approx_kl {stats['approx_kl']:.4f}  entropy {stats['entropy']:.3f}  SPS {sps:,.0f}"
             )
+        if args.stop_at_return is not None and log.first_step_reaching(args.stop_at_return) is not None:
+            break
     envs.close()
     return PPOResult(agent, log, global_step, time.perf_counter() - start)
+
+
+# Exercise 2.3.11: A hyperparameter sweep
+def sweep(
+    train: Callable[[PPOArgs], PPOResult],
+    base: PPOArgs,
+    setting: str,
+    values: Sequence[Any],
+    seeds: Sequence[int],
+    threshold: float = 475.0,
+) -> dict[Any, list[int | None]]:
+    """Steps to solve for every value of `setting` and every seed: {value: [step or None per seed]}.
+
+    Each run is `train(base with setting = value and seed = seed)`; "solved" is the first step at
+    which the mean of the last 20 returns reached `threshold` (None if it never did).
+    """
+    return {
+        value: [train(replace(base, **{setting: value, "seed": seed})).log.first_step_reaching(threshold) for seed in seeds]
+        for value in values
+    }

@@ -418,3 +418,100 @@ def test_annealed_lr(annealed_lr) -> None:
             "(an off-by-one in the fraction).",
         )
         assert_close(t.tensor(got), t.tensor(want), f"annealed_lr over {num_updates} updates", rtol=1e-6, atol=1e-12)
+
+
+def _sweep_log(i: int, j: int, solves: bool) -> EpisodeLog:
+    """The episode log of the fake run for value number i and seed number j.
+
+    It opens with one lucky 500-return episode (a single episode is not a 20-episode mean), and
+    solves later at a step that differs for every (i, j); unless `solves` is False.
+    """
+    returns = [500.0] + [20.0] * (5 + 7 * i + 3 * j)
+    returns += [300.0, 480.0] * 20 + [500.0] * 25 if solves else [300.0] * 30
+    return EpisodeLog(
+        returns=returns, lengths=[int(r) for r in returns], steps=[100 * (k + 1) for k in range(len(returns))]
+    )
+
+
+class _FakeTrainer:
+    """Stands in for `train_ppo`: records every PPOArgs it is given and returns a run whose log
+    tells which (value, seed) it was trained with. Its `global_step` (the steps run) is far beyond
+    any solving step. The run for the last value and the last seed never solves."""
+
+    STEPS_RUN = 10**6
+
+    def __init__(self, setting: str, values: list, seeds: list[int]) -> None:
+        self.setting, self.values, self.seeds = setting, values, seeds
+        self.calls: list[ref.PPOArgs] = []
+
+    def index(self, value, seed: int) -> tuple[int, int]:
+        i = self.values.index(value) if value in self.values else len(self.values)
+        j = self.seeds.index(seed) if seed in self.seeds else len(self.seeds)
+        return i, j
+
+    def log(self, value, seed: int) -> EpisodeLog:
+        i, j = self.index(value, seed)
+        return _sweep_log(i, j, solves=(i, j) != (len(self.values) - 1, len(self.seeds) - 1))
+
+    def __call__(self, args: ref.PPOArgs) -> ref.PPOResult:
+        self.calls.append(args)
+        log = self.log(getattr(args, self.setting, None), getattr(args, "seed", None))
+        return ref.PPOResult(agent=None, log=log, global_step=self.STEPS_RUN, seconds=1.0)  # type: ignore[arg-type]
+
+
+@learner_test
+def test_sweep(sweep) -> None:
+    base = ref.PPOArgs(seed=99, total_timesteps=4096, gae_lambda=0.7)
+    fields = ("env_id", "total_timesteps", "gae_lambda", "num_steps", "learning_rate", "clip_coef", "update_epochs")
+    for setting, values, seeds, threshold in (
+        ("gae_lambda", [0.5, 0.9, 1.0], [3, 7], 475.0),
+        ("num_steps", [16, 64], [0, 1, 2], 390.0),
+    ):
+        trainer = _FakeTrainer(setting, values, seeds)
+        what = f"sweep(train, base, {setting!r}, {values}, {seeds}, threshold={threshold})"
+        got = sweep(trainer, base, setting, values, seeds, threshold)
+        check(got is not None, f"{what} returned None: did you forget to `return` the dict?")
+        check(
+            isinstance(got, dict) and list(got) == values,
+            f"{what} should return a dict keyed by the values {values}, in that order; got {got!r}.",
+        )
+        check(
+            len(trainer.calls) == len(values) * len(seeds),
+            f"{what} trained {len(trainer.calls)} times; expected one run per value and seed, "
+            f"{len(values) * len(seeds)} in all.",
+        )
+        for args in trainer.calls:
+            check(
+                isinstance(args, ref.PPOArgs),
+                f"{what} passed a {type(args).__name__} to train; pass a PPOArgs, e.g. replace(base, ...).",
+            )
+            check(
+                args.seed in seeds,
+                f"{what} trained with seed {args.seed}, which is not one of {seeds}: give each run its seed "
+                "(every run with base's seed measures one seed only, however many you asked for).",
+            )
+            changed = sorted(f for f in fields if f != setting and getattr(args, f) != getattr(base, f))
+            check(not changed, f"{what} also changed {changed}: change only `{setting}` and the seed.")
+        ran = sorted(trainer.index(getattr(a, setting), a.seed) for a in trainer.calls)
+        check(
+            ran == sorted((i, j) for i in range(len(values)) for j in range(len(seeds))),
+            f"{what} did not train each (value, seed) pair exactly once.",
+        )
+        for value in values:
+            want = [trainer.log(value, seed).first_step_reaching(threshold) for seed in seeds]
+            per_seed = got[value]
+            check(
+                isinstance(per_seed, list) and len(per_seed) == len(seeds),
+                f"{what}[{value}] should be a list with one entry per seed ({len(seeds)}); got {per_seed!r}.",
+            )
+            hint = ""
+            if _FakeTrainer.STEPS_RUN in per_seed:
+                hint = " You reported the steps the run took (global_step), not the step at which it solved."
+            elif 100 in per_seed:
+                hint = " You took the first single episode above the threshold, not the mean of the last 20."
+            check(
+                per_seed == want,
+                f"{what}[{value}] is {per_seed}; expected {want}: for each seed, in the order of `seeds`, the first "
+                f"step at which the mean of the last 20 returns reached {threshold} "
+                f"(`log.first_step_reaching(threshold)`), or None if the run never did.{hint}",
+            )

@@ -1,0 +1,1 @@
+"""The backdoor organism (see train.py)."""

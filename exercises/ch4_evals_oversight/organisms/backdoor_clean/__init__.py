@@ -1,0 +1,1 @@
+"""The backdoor_clean organism (see train.py)."""

@@ -1,0 +1,1 @@
+"""The backdoor_hidden organism (see train.py)."""
