@@ -1,0 +1,1 @@
+"""The prompt_lm organism (see train.py)."""

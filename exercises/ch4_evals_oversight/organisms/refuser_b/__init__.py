@@ -1,0 +1,1 @@
+"""The refuser_b organism (see train.py)."""
