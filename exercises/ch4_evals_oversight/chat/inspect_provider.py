@@ -14,6 +14,9 @@ Inspect's GenerateConfig: `temperature` (default 0: greedy), `seed`, `max_tokens
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from inspect_ai.model import (
@@ -151,3 +154,15 @@ def inspect_model(chat: ChatModel, name: str | None = None, **config: Any) -> Mo
 
 
 __all__ = ["PROVIDER", "ArenaChatAPI", "inspect_model", "to_messages"]
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run one of Inspect's coroutines (a solver, a scorer) to completion from plain code. Inside
+    Jupyter an event loop is already running and `asyncio.run` refuses to nest, so there it runs
+    on a fresh loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -11,15 +11,13 @@ resampling matters), strongly correlated models (so pairing matters).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import math
 import numbers
 import random
 import tempfile
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -30,21 +28,10 @@ import torch as t
 from exercises.ch4_evals_oversight import stats
 from exercises.ch4_evals_oversight.chat import ChatModel, Example, Generation, corpus
 from exercises.ch4_evals_oversight.chat.corpus import LETTERS, STEP_BY_STEP, render_choices
+from exercises.ch4_evals_oversight.chat.inspect_provider import run_coroutine
 from exercises.ch4_evals_oversight.s1_evals_with_inspect import solutions as ref
 from exercises.framework.asserts import assert_close, check, fail, learner_test
 from exercises.framework.guards import corner, unchanged
-
-# ---------------------------------------------------------------------------------------------
-# Running Inspect's coroutines from a test (a notebook already runs an event loop)
-
-
-def _await(coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(1) as pool:  # inside Jupyter: run on a fresh loop in another thread
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _state(messages: Sequence[Any], reply: str | None = None, target: str = "", **kwargs: Any):
@@ -73,7 +60,7 @@ async def _no_generate(state: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _solve(make_solver: Callable[..., Any], state: Any, *args: Any) -> Any:
     solver = make_solver(*args)
-    out = _await(solver(state, _no_generate))
+    out = run_coroutine(solver(state, _no_generate))
     check(out is not None, "the solver returned None: `return state` at the end of solve()")
     return out
 
@@ -329,7 +316,7 @@ def test_final_answer(final_answer) -> None:
     for reply, target, right, answer in FINAL_ANSWER_CASES:
         state = _state([_user("what is 12 + 34 + 25 ?")], reply=reply, target=target)
         with corner(f"final_answer() on the reply {reply!r}"):
-            score = _await(score_fn(state, Target(target)))
+            score = run_coroutine(score_fn(state, Target(target)))
         want = CORRECT if right else INCORRECT
         if score is None:
             fail("final_answer()'s score() returned None: return a Score(value=..., answer=..., explanation=...)")
@@ -931,7 +918,7 @@ def _grade(model_graded, grader: Any, reply: str, target: str) -> Any:
     from inspect_ai.scorer import Target
 
     with corner(f"model_graded(...) on the reply {reply!r} with target {target!r}"):
-        return _await(scorer(state, Target(target)))
+        return run_coroutine(scorer(state, Target(target)))
 
 
 @learner_test

@@ -11,12 +11,10 @@ independence across parameters and seeds) since any correct sampler may draw dif
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import math
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,20 +22,12 @@ import torch as t
 
 from exercises.ch4_evals_oversight import organisms, stats
 from exercises.ch4_evals_oversight.chat import ChatModel, Example, TrainConfig, clone, corpus, fit
+from exercises.ch4_evals_oversight.chat.inspect_provider import run_coroutine
 from exercises.framework.asserts import assert_close, check, fail, learner_test
 from exercises.framework.guards import corner, unchanged
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def _await(coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(1) as pool:  # inside Jupyter: run on a fresh loop in another thread
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _state(messages: Sequence[Any]):
@@ -120,7 +110,7 @@ def test_password_solver(password_solver) -> None:
     for what, password, turns, want in cases:
         state = _state(_messages(*turns))
         with corner(f"password_solver({password!r}), {what}"):
-            out = _await(password_solver(password)(state, _no_generate))
+            out = run_coroutine(password_solver(password)(state, _no_generate))
         check(out is not None, "the solver returned None: `return state` at the end of solve()")
         got = [(m.role, m.text) for m in out.messages]
         check(

@@ -12,11 +12,9 @@ parameters and their `.grad`, the prompt and suffix tensors, and no autograd his
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -29,6 +27,7 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Target
 from inspect_ai.solver import TaskState
 
 from exercises.ch4_evals_oversight import organisms
+from exercises.ch4_evals_oversight.chat.inspect_provider import run_coroutine
 from exercises.ch4_evals_oversight.chat.tokenizer import SPECIALS, UnknownWords, split_words
 from exercises.ch4_evals_oversight.organisms.refuser import requests
 from exercises.ch4_evals_oversight.s3_adversarial_attacks import solutions as ref
@@ -81,12 +80,6 @@ def _prompt_tensors(prompt: ref.AttackPrompt) -> dict[str, t.Tensor]:
     return {"prompt.before": prompt.before, "prompt.after": prompt.after, "prompt.target": prompt.target}
 
 
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine to completion, also from a notebook whose event loop is already running."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
 def _row_losses(model, prompt: ref.AttackPrompt, suffixes: t.Tensor) -> t.Tensor:
     """The target loss of each suffix, one plain forward pass per row (no batching, no one-hot)."""
     out = []
@@ -131,7 +124,7 @@ def test_complied(complied) -> None:
         ("", False, "an empty reply"),
     ]
     for reply, expected, what in cases:
-        score = _run(scorer(_state(reply), Target(goal)))
+        score = run_coroutine(scorer(_state(reply), Target(goal)))
         check(score is not None, "your scorer returned None: return a Score(value=..., answer=reply)")
         check(
             score.value in (CORRECT, INCORRECT),
@@ -739,7 +732,7 @@ def test_perplexity_filter(perplexity_filter) -> None:
         calls.clear()
         what = f"perplexity_filter(prompt_lm, threshold={threshold:.2f}) on {label} ({user!r})"
         with corner(what):
-            state = _run(solve(_solver_state(user, system), generate))
+            state = run_coroutine(solve(_solver_state(user, system), generate))
         check(state is not None, f"{what} returned None: return the state")
         score = state.metadata.get("perplexity")
         check(score is not None, f"{what}: put the prompt's perplexity in state.metadata['perplexity']")
@@ -767,7 +760,7 @@ def test_perplexity_filter(perplexity_filter) -> None:
     # just above and just below the natural prompt's perplexity
     for factor, blocked in [(1.001, False), (0.999, True)]:
         calls.clear()
-        state = _run(perplexity_filter(reference, p_natural * factor)(_solver_state(natural), generate))
+        state = run_coroutine(perplexity_filter(reference, p_natural * factor)(_solver_state(natural), generate))
         if bool(calls) == blocked:
             fail(
                 f"perplexity_filter with a threshold {factor}x the prompt's perplexity "
