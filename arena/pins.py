@@ -280,7 +280,8 @@ def group_venv(group: str, where: Path, root: Path = REPO_ROOT, python: str = sy
     from scratch when they change, so a benchmark never runs against a stale library. Raises
     `subprocess.CalledProcessError` when the venv cannot be built (e.g. the index is unreachable).
     """
-    wanted = requirements_txt(load(root / PINS_FILE).group(group))
+    pinned = load(root / PINS_FILE).group(group)
+    wanted = requirements_txt(pinned)
     stamp, venv_python = where / "arena-pins.txt", where / "bin" / "python"
     if venv_python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return venv_python
@@ -289,7 +290,7 @@ def group_venv(group: str, where: Path, root: Path = REPO_ROOT, python: str = sy
     subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True)
     requirements = where / "requirements.txt"
     requirements.write_text(wanted)
-    if load(root / PINS_FILE).group(group).lock:  # the lock is the whole closure: nothing left to resolve
+    if pinned.lock:  # the lock is the whole closure: nothing is left for pip to resolve
         install = [python, "-m", "pip", "--python", str(venv_python), "install", "--quiet", "--no-deps"]
         subprocess.run([*install, "-r", str(requirements)], check=True)
     stamp.write_text(wanted)
