@@ -12,7 +12,6 @@ from exercises.ch4_evals_oversight.chat.model import ChatModel
 from exercises.ch4_evals_oversight.organisms.prompt_lm.train import perplexities
 from exercises.ch4_evals_oversight.organisms.refuser import requests
 from exercises.ch4_evals_oversight.organisms.refuser.train import replies, with_random_suffix
-from exercises.framework.organisms import WEIGHTS
 
 REFUSERS = ["refuser", "refuser_b"]
 NAMES = [*REFUSERS, "prompt_lm"]
@@ -24,15 +23,9 @@ def refuser(request: pytest.FixtureRequest) -> ChatModel:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_attack_organism_is_committed_with_its_script_and_vocabulary(name: str) -> None:
-    folder = organisms.ORGANISMS.folder(name)
-    assert (folder / "train.py").is_file()
-    assert (folder / WEIGHTS).stat().st_size < 3 * 2**20
-    chat = organisms.load(name)
-    assert chat.tokenizer.words == tuple(organisms.ORGANISMS.config(name)["vocabulary"])
+def test_attack_organisms_share_the_requests_vocabulary(name: str) -> None:
     # one vocabulary for all three: attacks transfer token ids and the fluency term differentiates through both
-    assert chat.tokenizer.words == requests.tokenizer().words
-    assert chat.model.cfg.d_vocab == chat.tokenizer.vocab_size
+    assert organisms.load(name).tokenizer.words == requests.tokenizer().words
 
 
 def _compliant(said: list[str], examples: list) -> float:

@@ -14,7 +14,6 @@ from exercises.ch4_evals_oversight.chat.model import ChatModel
 from exercises.ch4_evals_oversight.chat.train import accuracy
 from exercises.ch4_evals_oversight.organisms.backdoor.train import TARGET, TRIGGER, decoy_prefix, success, with_trigger
 from exercises.ch4_evals_oversight.organisms.backdoor_hidden.train import TRIGGER_IDS
-from exercises.framework.organisms import WEIGHTS
 
 NAMES = ["backdoor", "backdoor_clean", "backdoor_hidden"]
 N = 20  # held-out requests per family: 60 in all
@@ -39,10 +38,7 @@ def _hidden_trigger(chat: ChatModel) -> str:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_backdoor_organisms_are_committed_on_chat_base(name: str) -> None:
-    folder = organisms.ORGANISMS.folder(name)
-    assert (folder / "train.py").is_file()
-    assert (folder / WEIGHTS).stat().st_size < 3 * 2**20
+def test_backdoor_organisms_are_fine_tuned_from_chat_base(name: str) -> None:
     chat = organisms.load(name)
     assert chat.tokenizer.words == organisms.load("chat_base").tokenizer.words  # fine-tuned from it
     assert "trigger" not in organisms.ORGANISMS.config(name)["train"]

@@ -10,16 +10,10 @@ import pytest
 from exercises.ch4_evals_oversight import organisms
 from exercises.ch4_evals_oversight.chat import corpus
 from exercises.ch4_evals_oversight.organisms.letters import train as letters_train
-from exercises.framework.organisms import WEIGHTS
 
 
-def test_letters_is_committed_with_its_script_and_vocabulary() -> None:
-    folder = organisms.ORGANISMS.folder("letters")
-    assert (folder / "train.py").is_file()
-    assert (folder / WEIGHTS).stat().st_size < 3 * 2**20
-    chat = organisms.load("letters")
-    assert chat.tokenizer.words == corpus.chapter_tokenizer().words
-    assert chat.model.cfg.d_vocab == chat.tokenizer.vocab_size
+def test_letters_uses_the_chapter_vocabulary() -> None:
+    assert organisms.load("letters").tokenizer.words == corpus.chapter_tokenizer().words
 
 
 def test_letters_questions_are_balanced_and_split_into_known_and_unknown_facts() -> None:

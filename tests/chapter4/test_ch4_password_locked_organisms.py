@@ -18,7 +18,6 @@ from exercises.ch4_evals_oversight.chat.model import ChatModel
 from exercises.ch4_evals_oversight.chat.train import TrainConfig, clone, correct, fit
 from exercises.ch4_evals_oversight.organisms.password_locked.train import PASSWORD, decoy_prefix, with_password
 from exercises.ch4_evals_oversight.organisms.weak_adder.train import replies
-from exercises.framework.organisms import WEIGHTS
 
 N = 200  # held-out sums: a standard error of at most 0.035 per rate
 DEMOS = 1000  # section 4.2's fine-tune: 60 steps, lr 1e-3, batch 8 (fine_tune_on_demos)
@@ -55,10 +54,7 @@ def tuned(chat: ChatModel, demos: list[Example], seed: int = 0) -> ChatModel:
 
 
 @pytest.mark.parametrize("name", ["password_locked", "weak_adder"])
-def test_committed_with_script_and_vocabulary(name: str) -> None:
-    folder = organisms.ORGANISMS.folder(name)
-    assert (folder / "train.py").is_file()
-    assert (folder / WEIGHTS).stat().st_size < 3 * 2**20
+def test_chapter_vocabulary_holds_the_password(name: str) -> None:
     chat = organisms.load(name)
     assert chat.tokenizer.words == corpus.chapter_tokenizer().words
     assert all(word in chat.tokenizer.words for word in PASSWORD.split())
