@@ -79,11 +79,14 @@ def test_unchanged_names_a_grad_rebound_or_cleared() -> None:
 
 def test_unchanged_watches_a_modules_parameters_buffers_and_grads() -> None:
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
-    model(torch.randn(4, 2)).sum().backward()
+    x = torch.arange(8.0).reshape(4, 2) ** 2
+    # One row, not the whole batch: a batch-normalised output sums to a constant, so `.sum()` would
+    # give the linear layer a gradient of rounding noise, exactly zero on some CPUs.
+    model(x)[0].sum().backward()
     with pytest.raises(ExerciseFailure, match=r"`model.1.running_mean`.*buffers"), unchanged(model=model):
-        model(torch.randn(4, 2))  # train mode updates the running statistics
+        model(x)  # train mode updates the running statistics
     with pytest.raises(ExerciseFailure, match=r"`model.0.weight.grad`"), unchanged(model=model):
-        model(torch.randn(4, 2)).sum().backward()
+        model(x)[0].sum().backward()
     with pytest.raises(ExerciseFailure, match=r"switched `model` to eval mode"), unchanged(model=model):
         model.eval()
 
