@@ -78,6 +78,7 @@ def test_unchanged_names_a_grad_rebound_or_cleared() -> None:
 
 
 def test_unchanged_watches_a_modules_parameters_buffers_and_grads() -> None:
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
     x = torch.arange(8.0).reshape(4, 2) ** 2
     # One row, not the whole batch: a batch-normalised output sums to a constant, so `.sum()` would
