@@ -339,3 +339,10 @@ def loss_entropy_as_float(agent, mb, args):
     loss, stats = ref.ppo_loss(agent, mb, args)
     _, _, entropy, _ = agent.get_action_and_value(mb.obs, mb.actions)
     return loss + args.ent_coef * entropy.mean() - args.ent_coef * stats["entropy"], stats
+
+
+@mutant("Agent", "get_action_and_value runs under no_grad: the update gets no gradient", kind=HIDDEN_TERM)
+class AgentNoGrad(ref.Agent):
+    @t.no_grad()
+    def get_action_and_value(self, obs, action=None):
+        return super().get_action_and_value(obs, action)

@@ -14,6 +14,7 @@ import torch as t
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
+from torch.distributions import Categorical
 
 from exercises.ch2_rl.common import CountingEnv, EpisodeLog, first_obs, make_vec_env
 from exercises.ch2_rl.s3_ppo import solutions as ref
@@ -84,6 +85,19 @@ def test_agent(Agent) -> None:
     check(logits.shape == (5, 3), f"actor(obs) should give logits of shape (5, 3), got {tuple(logits.shape)}.")
     log_probs = logits.log_softmax(-1)
     assert_close(logprob, log_probs.gather(1, action[:, None]).squeeze(1), "the log-probability of the sampled action")
+    # Trusted oracle for the entropy: torch.distributions on the actor's logits.
+    assert_close(
+        entropy,
+        Categorical(logits=logits).entropy(),
+        "the entropy from get_action_and_value (of the policy's distribution over actions, per observation)",
+    )
+    # The update differentiates all three through get_action_and_value: none may be detached.
+    for name, x in (("log-prob", logprob), ("entropy", entropy), ("value", value)):
+        check(
+            x.requires_grad,
+            f"get_action_and_value returned a {name} without a gradient: PPO's update backpropagates through it. "
+            "Do not compute it under `t.no_grad()` or detach it there (the rollout adds no_grad itself).",
+        )
     given_action = t.tensor([0, 1, 2, 0, 1])
     a2, lp2, _, _ = agent.get_action_and_value(obs, given_action)
     assert_equal(a2, given_action, "the action returned when an action is passed in (return it unchanged)")
