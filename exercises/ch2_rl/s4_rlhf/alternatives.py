@@ -20,6 +20,21 @@ def sample_rereading(model, prompt, batch, length, generator):
     return tokens
 
 
+@alternative("sample_continuations", "reads the prompt once, for one row, then expands logits and hidden state")
+@t.no_grad()
+def sample_prompt_once(model, prompt, batch, length, generator):
+    logits, h = model(prompt)
+    last = logits[:, -1].expand(batch, -1)
+    h = h.expand(-1, batch, -1).contiguous()
+    sampled = []
+    for _ in range(length):
+        nxt = t.multinomial(last.softmax(-1), 1, generator=generator)
+        sampled.append(nxt)
+        logits, h = model(nxt, h)
+        last = logits[:, -1]
+    return t.cat([prompt.expand(batch, -1), *sampled], dim=1)
+
+
 @alternative("sequence_logprobs", "F.cross_entropy on the shifted logits, negated, generated columns only")
 def logprobs_cross_entropy(model, tokens, prompt_len):
     logits, _ = model(tokens[:, :-1])

@@ -58,6 +58,12 @@ def test_preference_score(preference_score) -> None:
         check(abs(got - want) < 1e-9, f"preference_score({text!r}) = {got}, expected {want}.{hint}")
 
 
+def _hidden(tokens: t.Tensor, h: t.Tensor | None) -> t.Tensor:
+    """A hidden state shaped like a one-layer GRU's, (1, B, 1), so that a sampler may treat it as one
+    (expand it to the batch, index its layer axis)."""
+    return t.zeros(1, tokens.shape[0], 1) if h is None else h
+
+
 class _Uniformish(nn.Module):
     """Next-token distribution p, whatever the input."""
 
@@ -66,14 +72,14 @@ class _Uniformish(nn.Module):
         self.logits = p.log()
 
     def forward(self, tokens, h=None):
-        return self.logits.expand(*tokens.shape, V), h
+        return self.logits.expand(*tokens.shape, V), _hidden(tokens, h)
 
 
 class _Increment(nn.Module):
     """Always predicts (previous token + 1) mod V, with certainty."""
 
     def forward(self, tokens, h=None):
-        return 50.0 * nn.functional.one_hot((tokens + 1) % V, V).float(), h
+        return 50.0 * nn.functional.one_hot((tokens + 1) % V, V).float(), _hidden(tokens, h)
 
 
 class _Counter(nn.Module):
@@ -82,9 +88,8 @@ class _Counter(nn.Module):
     that re-reads the whole sequence each step keeps it (slower, but right)."""
 
     def forward(self, tokens, h=None):
-        start = t.zeros(tokens.shape[0], 1) if h is None else h
-        count = start + t.arange(1, tokens.shape[1] + 1)  # (B, T): tokens read after each position
-        return 50.0 * nn.functional.one_hot(count.long() % V, V).float(), count[:, -1:]
+        count = _hidden(tokens, h)[0] + t.arange(1, tokens.shape[1] + 1)  # (B, T): tokens read after each position
+        return 50.0 * nn.functional.one_hot(count.long() % V, V).float(), count[None, :, -1:]
 
 
 @learner_test
