@@ -499,6 +499,28 @@ def test_clipped_value_loss(clipped_value_loss) -> None:
         )
 
     prop()
+    # Both branches of the max, case by case (clip 0.2, old value 0): a new value inside the clip
+    # range (both errors equal), one moved past the clip away from the return (unclipped error
+    # larger), and one moved past the clip towards the return (clipped error larger: the critic
+    # may not jump to the target in one update). Each branch moves the loss by more than 0.1.
+    new = t.tensor([0.1, 1.0, -1.0, 1.5, -0.5])
+    old = t.zeros(5)
+    ret = t.tensor([0.5, -1.0, 0.5, 2.0, -3.0])
+    clipped = old + (new - old).clamp(-0.2, 0.2)
+    per_case = t.where((clipped - ret).abs() > (new - ret).abs(), (clipped - ret) ** 2, (new - ret) ** 2)
+    assert_close(
+        clipped_value_loss(new, old, ret, 0.2),
+        0.5 * per_case.mean(),
+        "clipped_value_loss with new values inside the clip range, past it away from the return and past it "
+        "towards the return (clip 0.2)",
+        diagnose={
+            "you took the min of the two squared errors, not the max": 0.5
+            * t.min((new - ret) ** 2, (clipped - ret) ** 2).mean(),
+            "the value loss is not clipped": 0.5 * ((new - ret) ** 2).mean(),
+            "you clipped around the returns, not around the old values": 0.5
+            * t.max((new - ret) ** 2, ((new - ret).clamp(-0.2, 0.2)) ** 2).mean(),
+        },
+    )
 
 
 def _minibatch(seed: int, n: int) -> ref.Minibatch:
