@@ -146,7 +146,7 @@ def _rollouts(collect_rollout, num_steps: int, calls: int, seed: int):
             "`prev_done = terminated | truncated`.",
         )
         # The stored log-probs and values are the old policy's: constants for the update, no graph.
-        assert_no_history(r, "rollout")
+        assert_no_history(r._asdict(), "rollout")
         out.append(r)
         obs, prev_done = r.next_obs, r.next_done
     return out, log
@@ -559,7 +559,7 @@ def test_ppo_loss(ppo_loss) -> None:
         mb = _minibatch(seed, 32)
         t.manual_seed(seed)
         agent = ref.Agent(4, 2)
-        with unchanged("ppo_loss(agent, mb, args)", agent=agent, mb=mb):
+        with unchanged("ppo_loss(agent, mb, args)", agent=agent, mb=mb._asdict()):
             got = ppo_loss(agent, mb, args)
         check(isinstance(got, tuple) and len(got) == 2, "ppo_loss must return a pair (loss, stats).")
         loss, stats = got
