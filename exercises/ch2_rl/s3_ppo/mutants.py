@@ -10,7 +10,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from exercises.ch2_rl.s3_ppo import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("layer_init", "leaves the bias at PyTorch's random initialisation")
@@ -235,3 +235,114 @@ def sweep_single_episode(train, base, setting, values, seeds, threshold=475.0):
 @mutant("sweep", "ignores `threshold` and always asks for 475")
 def sweep_fixed_threshold(train, base, setting, values, seeds, threshold=475.0):
     return ref.sweep(train, base, setting, values, seeds)
+
+
+# --- side effects, the whole domain, every term (issue 19) ---------------------------------------
+
+
+@mutant("collect_rollout", "collects outside no_grad: stored log-probs and values keep the graph", kind=SIDE_EFFECT)
+def rollout_keeps_history(envs, agent, obs, prev_done, num_steps, log=None, global_step=0):
+    with t.enable_grad():
+        fields = {k: [] for k in ("obs", "actions", "logprobs", "values", "rewards", "terminated", "dones", "valid")}
+        for _ in range(num_steps):
+            obs_t = t.as_tensor(obs, dtype=t.float32)
+            action, logprob, _, value = agent.get_action_and_value(obs_t)
+            next_obs, reward, terminated, truncated, infos = envs.step(action.numpy())
+            global_step += envs.num_envs
+            if log is not None:
+                log.record(infos, global_step)
+            for key, x in (
+                ("obs", obs_t),
+                ("actions", action),
+                ("logprobs", logprob),
+                ("values", value),
+                ("rewards", t.as_tensor(reward, dtype=t.float32)),
+                ("terminated", t.as_tensor(terminated)),
+                ("dones", t.as_tensor(terminated | truncated)),
+                ("valid", t.as_tensor(~prev_done)),
+            ):
+                fields[key].append(x)
+            obs, prev_done = next_obs, terminated | truncated
+    return ref.Rollout(**{k: t.stack(v) for k, v in fields.items()}, next_obs=obs, next_done=prev_done)
+
+
+@mutant("collect_rollout", "updates the caller's prev_done array in place", kind=SIDE_EFFECT)
+def rollout_overwrites_prev_done(envs, agent, obs, prev_done, num_steps, log=None, global_step=0):
+    r = ref.collect_rollout(envs, agent, obs, prev_done.copy(), num_steps, log, global_step)
+    prev_done[:] = r.next_done
+    return r
+
+
+@mutant("compute_gae", "turns the rewards into TD errors in place", kind=SIDE_EFFECT)
+def gae_in_place_deltas(rewards, values, next_value, terminated, dones, gamma, gae_lambda):
+    next_values = t.cat([values[1:], next_value[None]])
+    rewards += gamma * next_values * (1 - terminated.float()) - values
+    adv, last = t.zeros_like(rewards), t.zeros_like(next_value)
+    for s in reversed(range(len(rewards))):
+        last = rewards[s] + gamma * gae_lambda * (1 - dones[s].float()) * last
+        adv[s] = last
+    return adv
+
+
+@mutant("compute_gae", "the last step always bootstraps from next_value, even when it terminated", kind=DOMAIN_CORNER)
+def gae_last_step_always_bootstraps(rewards, values, next_value, terminated, dones, gamma, gae_lambda):
+    boot = terminated.clone()
+    boot[-1] = False
+    return _gae(rewards, values, next_value, terminated, dones, gamma, gae_lambda, boot=boot, chain=dones)
+
+
+@mutant("compute_gae", "accumulates in a float32 buffer: float64 rollouts come back as float32", kind=DOMAIN_CORNER)
+def gae_float32_buffer(rewards, values, next_value, terminated, dones, gamma, gae_lambda):
+    out = t.zeros(rewards.shape)
+    out[:] = ref.compute_gae(rewards, values, next_value, terminated, dones, gamma, gae_lambda)
+    return out
+
+
+@mutant("normalize_advantages", "normalises the advantages in place", kind=SIDE_EFFECT)
+def advantages_in_place(advantages, eps=1e-8):
+    advantages -= advantages.mean()
+    advantages /= advantages.std() + eps
+    return advantages
+
+
+@mutant("normalize_advantages", "ignores the eps argument (a hard-coded 1e-8)", kind=HIDDEN_TERM)
+def advantages_fixed_eps(advantages, eps=1e-8):
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+@mutant("clipped_surrogate_loss", "clips the log-ratio instead of the ratio", kind=HIDDEN_TERM)
+def surrogate_clips_log_ratio(new_logprob, old_logprob, advantages, clip_coef):
+    log_ratio = new_logprob - old_logprob
+    clipped = log_ratio.clamp(-clip_coef, clip_coef).exp()
+    return t.max(-advantages * log_ratio.exp(), -advantages * clipped).mean()
+
+
+@mutant("ppo_loss", "normalises mb.advantages in place", kind=SIDE_EFFECT)
+def loss_normalises_in_place(agent, mb, args):
+    if args.norm_adv:
+        mb.advantages.sub_(mb.advantages.mean()).div_(mb.advantages.std() + 1e-8)
+    return ref.ppo_loss(agent, mb, replace(args, norm_adv=False))
+
+
+@mutant("ppo_loss", "hard-codes the value coefficient 0.5 instead of args.vf_coef", kind=HIDDEN_TERM)
+def loss_fixed_vf_coef(agent, mb, args):
+    return ref.ppo_loss(agent, mb, replace(args, vf_coef=0.5))
+
+
+@mutant("ppo_loss", "hard-codes the clip coefficient 0.2 instead of args.clip_coef", kind=HIDDEN_TERM)
+def loss_fixed_clip(agent, mb, args):
+    return ref.ppo_loss(agent, mb, replace(args, clip_coef=0.2))
+
+
+@mutant("ppo_loss", "subtracts the logged float entropy: the entropy term has no gradient", kind=HIDDEN_TERM)
+def loss_entropy_as_float(agent, mb, args):
+    loss, stats = ref.ppo_loss(agent, mb, args)
+    _, _, entropy, _ = agent.get_action_and_value(mb.obs, mb.actions)
+    return loss + args.ent_coef * entropy.mean() - args.ent_coef * stats["entropy"], stats
+
+
+@mutant("Agent", "get_action_and_value runs under no_grad: the update gets no gradient", kind=HIDDEN_TERM)
+class AgentNoGrad(ref.Agent):
+    @t.no_grad()
+    def get_action_and_value(self, obs, action=None):
+        return super().get_action_and_value(obs, action)

@@ -14,6 +14,7 @@ import torch as t
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
+from torch.distributions import Categorical
 
 from exercises.ch2_rl.common import CountingEnv, EpisodeLog, first_obs, make_vec_env
 from exercises.ch2_rl.s3_ppo import solutions as ref
@@ -25,6 +26,7 @@ from exercises.framework.asserts import (
     check,
     learner_test,
 )
+from exercises.framework.guards import assert_layouts, assert_no_history, corner, unchanged
 
 seeds = st.integers(0, 2**16)
 
@@ -83,6 +85,19 @@ def test_agent(Agent) -> None:
     check(logits.shape == (5, 3), f"actor(obs) should give logits of shape (5, 3), got {tuple(logits.shape)}.")
     log_probs = logits.log_softmax(-1)
     assert_close(logprob, log_probs.gather(1, action[:, None]).squeeze(1), "the log-probability of the sampled action")
+    # Trusted oracle for the entropy: torch.distributions on the actor's logits.
+    assert_close(
+        entropy,
+        Categorical(logits=logits).entropy(),
+        "the entropy from get_action_and_value (of the policy's distribution over actions, per observation)",
+    )
+    # The update differentiates all three through get_action_and_value: none may be detached.
+    for name, x in (("log-prob", logprob), ("entropy", entropy), ("value", value)):
+        check(
+            x.requires_grad,
+            f"get_action_and_value returned a {name} without a gradient: PPO's update backpropagates through it. "
+            "Do not compute it under `t.no_grad()` or detach it there (the rollout adds no_grad itself).",
+        )
     given_action = t.tensor([0, 1, 2, 0, 1])
     a2, lp2, _, _ = agent.get_action_and_value(obs, given_action)
     assert_equal(a2, given_action, "the action returned when an action is passed in (return it unchanged)")
@@ -99,15 +114,21 @@ def test_agent(Agent) -> None:
 
 
 class _CountingAgent:
-    """Deterministic stand-in: log-prob -step and value episode + 0.5, so a test can see which obs was used."""
+    """Deterministic stand-in: log-prob -step and value episode + 0.5, so a test can see which obs was used.
+
+    Its outputs go through a parameter, as a real network's do, so a rollout collected outside
+    `no_grad` stores tensors that carry autograd history."""
+
+    def __init__(self) -> None:
+        self.one = nn.Parameter(t.ones(()))
 
     def get_action_and_value(self, obs: t.Tensor, action: t.Tensor | None = None):
         if action is None:
             action = (obs[:, 1] % 2).long()
-        return action, -obs[:, 1], t.zeros(len(obs)), obs[:, 0] + 0.5
+        return action, -obs[:, 1] * self.one, t.zeros(len(obs)) * self.one, self.get_value(obs)
 
     def get_value(self, obs: t.Tensor) -> t.Tensor:
-        return obs[:, 0] + 0.5
+        return (obs[:, 0] + 0.5) * self.one
 
 
 def _rollouts(collect_rollout, num_steps: int, calls: int, seed: int):
@@ -116,8 +137,16 @@ def _rollouts(collect_rollout, num_steps: int, calls: int, seed: int):
     obs, prev_done = first_obs(envs), np.zeros(3, dtype=bool)
     out = []
     for call in range(calls):
+        done_before = prev_done.copy()
         r = collect_rollout(envs, _CountingAgent(), obs, prev_done, num_steps, log, call * num_steps * 3)
         check(r is not None, "collect_rollout returned None: did you forget `return Rollout(...)`?")
+        check(
+            bool((prev_done == done_before).all()),
+            "collect_rollout changed the `prev_done` array it was handed (in place): rebind a new array instead, "
+            "`prev_done = terminated | truncated`.",
+        )
+        # The stored log-probs and values are the old policy's: constants for the update, no graph.
+        assert_no_history(r._asdict(), "rollout")
         out.append(r)
         obs, prev_done = r.next_obs, r.next_done
     return out, log
@@ -189,6 +218,65 @@ def _gae_variant(rewards, values, next_value, terminated, dones, gamma, lam, boo
     return adv
 
 
+def gae_by_definition(rewards, values, next_value, terminated, dones, gamma, lam):
+    """The trusted oracle, written from the definition rather than the backward recursion:
+    A_t = sum_k (gamma lambda)^k delta_{t+k}, summed forwards and stopped after the first done."""
+    steps, n = rewards.shape
+    v_next = t.cat([values[1:], next_value[None]])
+    delta = rewards + gamma * v_next * (~terminated.bool()) - values
+    adv = t.zeros_like(rewards)
+    for env in range(n):
+        for start in range(steps):
+            total, weight = 0.0, 1.0
+            for k in range(start, steps):
+                total += weight * float(delta[k, env])
+                if bool(dones[k, env]):
+                    break
+                weight *= gamma * lam
+            adv[start, env] = total
+    return adv
+
+
+def _gae_case(compute_gae, what: str, rewards, values, next_value, terminated, dones, gamma, lam) -> t.Tensor:
+    args = (rewards, values, next_value, terminated, dones, gamma, lam)
+    with (
+        corner(what),
+        unchanged(what, rewards=rewards, values=values, next_value=next_value, terminated=terminated, dones=dones),
+    ):
+        out = compute_gae(*args)
+    assert_shape(out, tuple(rewards.shape), what)
+    nothing = t.zeros_like(dones)
+    assert_close(
+        out,
+        gae_by_definition(*args),
+        what,
+        diagnose={
+            "the advantage sum does not stop at done (missing (1 - done) before gamma * lambda * A_next)": _gae_variant(
+                *args, terminated, nothing
+            ),
+            "the advantage sum stops only at termination: a truncated episode ends too, mask it with done": _gae_variant(
+                *args, terminated, terminated
+            ),
+            "truncated episodes are not bootstrapped: mask V(s_next) with terminated, not done": _gae_variant(
+                *args, dones, dones
+            ),
+            "the bootstrap ignores termination: V(s_next) must be dropped when terminated": _gae_variant(
+                *args, nothing, dones
+            ),
+            "lambda is missing: A = delta + gamma * (1 - done) * A_next": _gae_variant(
+                rewards, values, next_value, terminated, dones, gamma, 1.0, terminated, dones
+            ),
+            "gamma is missing from the recursion: A = delta + gamma * lambda * (1 - done) * A_next": _gae_variant(
+                rewards, values, next_value, terminated, dones, gamma, lam / gamma, terminated, dones
+            ),
+            "the last step ignores next_value: bootstrap it from V(next_obs) unless it terminated": _gae_variant(
+                rewards, values, t.zeros_like(next_value), terminated, dones, gamma, lam, terminated, dones
+            ),
+        },
+    )
+    return out
+
+
 @learner_test
 def test_compute_gae(compute_gae) -> None:
     # A hand-checkable case: one environment, no dones, gamma 0.5, lambda 1: discounted sums.
@@ -199,6 +287,49 @@ def test_compute_gae(compute_gae) -> None:
         out,
         t.tensor([[2.75], [3.5], [5.0]]),
         "compute_gae on rewards 1, 1, 1, values 0, next_value 8, gamma 0.5, lambda 1",
+    )
+
+    # The corners of a rollout, one environment per column, 5 steps, gamma 0.9 and lambda 0.5
+    # (gamma * lambda = 0.45 differs from both, so dropping either moves every chained advantage
+    # by > 0.1). Values are non-zero and differ per step (the bootstrap and the baseline terms
+    # each move the answer by > 0.5), and next_value is large (8), so the last step's bootstrap
+    # shows wherever it is kept or dropped.
+    #   env 0: truncated at step 1 (bootstrap from values[2], stop the sum), never again
+    #   env 1: terminated at step 1, then terminated at the LAST step (no bootstrap from next_value)
+    #   env 2: truncated at the LAST step (bootstrap from next_value, nothing to chain)
+    #   env 3: done at every step (one-step advantages only)
+    rewards = t.tensor([[1.0, 0.5, -1.0, 2.0]] * 5) + t.arange(5.0)[:, None] * 0.25
+    values = t.tensor([[0.5, -1.0, 1.5, 0.75]] * 5) * (1 + t.arange(5.0)[:, None])
+    next_value = t.tensor([8.0, 8.0, 8.0, 8.0])
+    terminated = t.zeros(5, 4, dtype=t.bool)
+    truncated = t.zeros(5, 4, dtype=t.bool)
+    truncated[1, 0] = terminated[1, 1] = terminated[4, 1] = truncated[4, 2] = True
+    terminated[:, 3] = True
+    dones = terminated | truncated
+    _gae_case(
+        compute_gae,
+        "compute_gae with a truncation mid-rollout and a termination / a truncation at the last step",
+        rewards,
+        values,
+        next_value,
+        terminated,
+        dones,
+        0.9,
+        0.5,
+    )
+    one = (rewards[:1], values[:1], next_value, terminated[:1], dones[:1], 0.9, 0.5)
+    _gae_case(compute_gae, "compute_gae on a rollout of a single step", *one)
+    assert_layouts(
+        compute_gae,
+        rewards,
+        values,
+        next_value,
+        terminated,
+        dones,
+        0.9,
+        0.5,
+        oracle=gae_by_definition,
+        what="compute_gae",
     )
 
     @LEARNER_SETTINGS
@@ -213,29 +344,8 @@ def test_compute_gae(compute_gae) -> None:
         terminated = t.rand(steps, n, generator=g) < 0.25
         truncated = (t.rand(steps, n, generator=g) < 0.25) & ~terminated
         dones = terminated | truncated
-        args = (rewards, values, next_value, terminated, dones, gamma, lam)
-        out = compute_gae(*args)
-        assert_shape(out, (steps, n), "compute_gae(...)")
-        nothing = t.zeros_like(dones)
-        assert_close(
-            out,
-            ref.compute_gae(*args),
-            f"compute_gae with {steps} steps x {n} envs, gamma={gamma:.3f}, lambda={lam:.3f}",
-            diagnose={
-                "the advantage sum does not stop at done (missing (1 - done) before gamma * lambda * A_next)": _gae_variant(
-                    *args, terminated, nothing
-                ),
-                "truncated episodes are not bootstrapped: mask V(s_next) with terminated, not done": _gae_variant(
-                    *args, dones, dones
-                ),
-                "the bootstrap ignores termination: V(s_next) must be dropped when terminated": _gae_variant(
-                    *args, nothing, dones
-                ),
-                "lambda is missing: A = delta + gamma * (1 - done) * A_next": _gae_variant(
-                    rewards, values, next_value, terminated, dones, gamma, 1.0, terminated, dones
-                ),
-            },
-        )
+        what = f"compute_gae with {steps} steps x {n} envs, gamma={gamma:.3f}, lambda={lam:.3f}"
+        _gae_case(compute_gae, what, rewards, values, next_value, terminated, dones, gamma, lam)
 
     prop()
 
@@ -245,8 +355,9 @@ def test_normalize_advantages(normalize_advantages) -> None:
     @LEARNER_SETTINGS
     @given(seeds, st.integers(2, 50), st.floats(0.1, 100.0))
     def prop(seed: int, n: int, scale: float) -> None:
-        adv = t.randn(n, generator=_gen(seed)) * scale + 3.0
-        out = normalize_advantages(adv)
+        adv = t.randn(n, generator=_gen(seed)) * scale + 3.0  # the shift 3 makes the mean term matter
+        with unchanged("normalize_advantages(advantages)", advantages=adv):
+            out = normalize_advantages(adv)
         assert_close(
             out,
             ref.normalize_advantages(adv),
@@ -260,6 +371,22 @@ def test_normalize_advantages(normalize_advantages) -> None:
     prop()
     out = normalize_advantages(t.full((8,), 2.5))
     check(bool(t.isfinite(out).all()), "constant advantages gave nan or inf: add eps to the standard deviation.")
+    # eps is an argument: with std 1 and eps 1, using it halves the answer; a hard-coded 1e-8 does not.
+    adv = t.tensor([-1.0, 1.0, 0.0, 2.0, -2.0])
+    adv = 3.0 + adv / adv.std()
+    std, mean = t.std_mean(adv)
+    assert_close(
+        normalize_advantages(adv, eps=1.0),
+        (adv - mean) / (std + 1.0),
+        "normalize_advantages(advantages with std 1, eps=1.0)",
+        diagnose={"you ignored the `eps` argument (a hard-coded 1e-8?): divide by std + eps": (adv - mean) / std},
+    )
+    assert_layouts(
+        normalize_advantages,
+        adv,
+        oracle=lambda a: (a - a.mean()) / (a.std() + 1e-8),
+        what="normalize_advantages",
+    )
 
 
 @learner_test
@@ -270,7 +397,8 @@ def test_clipped_surrogate_loss(clipped_surrogate_loss) -> None:
         g = _gen(seed)
         old, new, adv = t.randn(n, generator=g), None, t.randn(n, generator=g)
         new = old + 0.5 * t.randn(n, generator=g)
-        out = clipped_surrogate_loss(new, old, adv, clip)
+        with unchanged("clipped_surrogate_loss(...)", new_logprob=new, old_logprob=old, advantages=adv):
+            out = clipped_surrogate_loss(new, old, adv, clip)
         assert_shape(out, (), "clipped_surrogate_loss (a scalar)")
         ratio = (new - old).exp()
         clipped = ratio.clamp(1 - clip, 1 + clip)
@@ -296,6 +424,41 @@ def test_clipped_surrogate_loss(clipped_surrogate_loss) -> None:
         )
 
     prop()
+    # Every case of the clip at once: ratios below 1 - clip, inside, and above 1 + clip, each with
+    # a positive and a negative advantage. The oracle is the piecewise form of the objective: the
+    # clipped ratio is used exactly where the move went "far enough" in the good direction.
+    ratios = t.tensor([0.5, 0.7, 0.95, 1.0, 1.1, 1.3, 2.0]).repeat(2)
+    adv = t.tensor([1.5] * 7 + [-0.75] * 7)
+    old = t.linspace(-2.0, -0.5, 14)
+    new = old + ratios.log()
+    clip = 0.2
+    clipped = ratios.clamp(1 - clip, 1 + clip)
+    beyond = ((adv > 0) & (ratios > 1 + clip)) | ((adv < 0) & (ratios < 1 - clip))
+    piecewise = t.where(beyond, -adv * clipped, -adv * ratios).mean()
+    assert_close(
+        clipped_surrogate_loss(new, old, adv, clip),
+        piecewise,
+        "clipped_surrogate_loss on ratios 0.5..2.0 with positive and negative advantages, clip 0.2",
+        diagnose={
+            "you took the min of the two negated terms: the loss must be the max (the objective's min)": t.min(
+                -adv * ratios, -adv * clipped
+            ).mean(),
+            "only the clipped term is used: the min with the unclipped term is what makes it pessimistic": (
+                -adv * clipped
+            ).mean(),
+            "the ratio is inverted: it is exp(new_logprob - old_logprob)": t.max(
+                -adv / ratios, -adv * (1 / ratios).clamp(1 - clip, 1 + clip)
+            ).mean(),
+        },
+    )
+    assert_layouts(
+        lambda n_, o_, a_: clipped_surrogate_loss(n_, o_, a_, clip),
+        new,
+        old,
+        adv,
+        oracle=lambda n_, o_, a_: ref.clipped_surrogate_loss(n_, o_, a_, clip),
+        what="clipped_surrogate_loss",
+    )
     # The clip must bite on the right side only: a positive advantage with ratio above 1 + clip
     # gives no gradient, a negative one does.
     old = t.zeros(2)
@@ -317,7 +480,8 @@ def test_clipped_value_loss(clipped_value_loss) -> None:
         g = _gen(seed)
         old, ret = t.randn(n, generator=g), t.randn(n, generator=g)
         new = old + t.randn(n, generator=g)
-        out = clipped_value_loss(new, old, ret, clip)
+        with unchanged("clipped_value_loss(...)", new_values=new, old_values=old, returns=ret):
+            out = clipped_value_loss(new, old, ret, clip)
         assert_shape(out, (), "clipped_value_loss (a scalar)")
         clipped = old + (new - old).clamp(-clip, clip)
         assert_close(
@@ -335,6 +499,28 @@ def test_clipped_value_loss(clipped_value_loss) -> None:
         )
 
     prop()
+    # Both branches of the max, case by case (clip 0.2, old value 0): a new value inside the clip
+    # range (both errors equal), one moved past the clip away from the return (unclipped error
+    # larger), and one moved past the clip towards the return (clipped error larger: the critic
+    # may not jump to the target in one update). Each branch moves the loss by more than 0.1.
+    new = t.tensor([0.1, 1.0, -1.0, 1.5, -0.5])
+    old = t.zeros(5)
+    ret = t.tensor([0.5, -1.0, 0.5, 2.0, -3.0])
+    clipped = old + (new - old).clamp(-0.2, 0.2)
+    per_case = t.where((clipped - ret).abs() > (new - ret).abs(), (clipped - ret) ** 2, (new - ret) ** 2)
+    assert_close(
+        clipped_value_loss(new, old, ret, 0.2),
+        0.5 * per_case.mean(),
+        "clipped_value_loss with new values inside the clip range, past it away from the return and past it "
+        "towards the return (clip 0.2)",
+        diagnose={
+            "you took the min of the two squared errors, not the max": 0.5
+            * t.min((new - ret) ** 2, (clipped - ret) ** 2).mean(),
+            "the value loss is not clipped": 0.5 * ((new - ret) ** 2).mean(),
+            "you clipped around the returns, not around the old values": 0.5
+            * t.max((new - ret) ** 2, ((new - ret).clamp(-0.2, 0.2)) ** 2).mean(),
+        },
+    )
 
 
 def _minibatch(seed: int, n: int) -> ref.Minibatch:
@@ -353,16 +539,32 @@ def _minibatch(seed: int, n: int) -> ref.Minibatch:
 
 @learner_test
 def test_ppo_loss(ppo_loss) -> None:
-    for seed, norm_adv, clip_vloss in ((0, True, True), (1, False, True), (2, True, False)):
-        args = ref.PPOArgs(norm_adv=norm_adv, clip_vloss=clip_vloss, ent_coef=0.05, total_timesteps=512)
+    # Every coefficient differs from the default in some case (vf_coef 0.3 and clip_coef 0.35 in
+    # the last), so an implementation that hard-codes 0.5 or 0.2 fails; ent_coef 0.05 times an
+    # entropy of ~log 2 moves the loss by ~0.03, far above the tolerance.
+    for seed, norm_adv, clip_vloss, vf_coef, clip_coef in (
+        (0, True, True, 0.5, 0.2),
+        (1, False, True, 0.5, 0.2),
+        (2, True, False, 0.5, 0.2),
+        (3, True, True, 0.3, 0.35),
+    ):
+        args = ref.PPOArgs(
+            norm_adv=norm_adv,
+            clip_vloss=clip_vloss,
+            ent_coef=0.05,
+            vf_coef=vf_coef,
+            clip_coef=clip_coef,
+            total_timesteps=512,
+        )
         mb = _minibatch(seed, 32)
         t.manual_seed(seed)
         agent = ref.Agent(4, 2)
-        got = ppo_loss(agent, mb, args)
+        with unchanged("ppo_loss(agent, mb, args)", agent=agent, mb=mb._asdict()):
+            got = ppo_loss(agent, mb, args)
         check(isinstance(got, tuple) and len(got) == 2, "ppo_loss must return a pair (loss, stats).")
         loss, stats = got
         want, want_stats = ref.ppo_loss(agent, mb, args)
-        what = f"ppo_loss with norm_adv={norm_adv}, clip_vloss={clip_vloss}"
+        what = f"ppo_loss with norm_adv={norm_adv}, clip_vloss={clip_vloss}, vf_coef={vf_coef}, clip_coef={clip_coef}"
         _, _, entropy, _ = agent.get_action_and_value(mb.obs, mb.actions)
         assert_close(
             loss,
@@ -374,6 +576,23 @@ def test_ppo_loss(ppo_loss) -> None:
             },
         )
         check(loss.requires_grad, f"{what}: the loss has no gradient; do not compute it under no_grad or with .item().")
+        # Every term must also reach the parameters: a term added as a float (`stats["entropy"]`)
+        # has the right value and no gradient.
+        params = list(agent.parameters())
+        grads = t.autograd.grad(loss, params, allow_unused=True)
+        want_grads = t.autograd.grad(want, params, retain_graph=True)
+        no_entropy = t.autograd.grad(want + args.ent_coef * entropy.mean(), params, allow_unused=True)
+        for (name, _), g, w, ne in zip(agent.named_parameters(), grads, want_grads, no_entropy):
+            assert_close(
+                t.zeros_like(w) if g is None else g,
+                w,
+                f"{what}: the gradient of the loss with respect to agent.{name}",
+                diagnose={
+                    "the entropy term has no gradient: subtract ent_coef * entropy.mean() as a tensor, not the "
+                    "float logged in the stats (`.item()` makes it a constant)": t.zeros_like(w) if ne is None else ne
+                },
+                atol=1e-6,
+            )
         missing = {"policy_loss", "value_loss", "entropy", "approx_kl"} - set(stats)
         check(not missing, f"{what}: the stats dict lacks {sorted(missing)}.")
         for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):

@@ -8,7 +8,7 @@ import torch as t
 import torch.nn.functional as F
 
 from exercises.ch2_rl.s4_rlhf import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("preference_score", "does not penalise repeated adjectives")
@@ -84,7 +84,7 @@ def bt_swapped(r_chosen, r_rejected):
     return -F.logsigmoid(r_rejected - r_chosen).mean()
 
 
-@mutant("bradley_terry_loss", "sigmoid().log(), which underflows")
+@mutant("bradley_terry_loss", "sigmoid().log(), which underflows", kind=DOMAIN_CORNER)
 def bt_unstable(r_chosen, r_rejected):
     return -t.sigmoid(r_chosen - r_rejected).log().mean()
 
@@ -112,7 +112,7 @@ def rewards_score_everywhere(scores, logprobs, ref_logprobs, beta):
     return -beta * (logprobs - ref_logprobs) + scores[:, None]
 
 
-@mutant("kl_penalised_rewards", "modifies logprobs in place")
+@mutant("kl_penalised_rewards", "modifies logprobs in place", kind=SIDE_EFFECT)
 def rewards_in_place(scores, logprobs, ref_logprobs, beta):
     logprobs.sub_(ref_logprobs).mul_(-beta)
     logprobs[:, -1] += scores
@@ -148,3 +148,63 @@ def kl_token_mean(logprobs, ref_logprobs):
 @mutant("kl_to_reference", "reversed sign")
 def kl_reversed(logprobs, ref_logprobs):
     return float((ref_logprobs - logprobs).sum(1).mean())
+
+
+# --- side effects, the whole domain, every term (issue 19) ---------------------------------------
+
+
+@mutant("sample_continuations", "feeds each sampled token back without the hidden state", kind=HIDDEN_TERM)
+@t.no_grad()
+def sample_forgets_hidden(model, prompt, batch, length, generator):
+    tokens = prompt.expand(batch, -1)
+    logits, _ = model(tokens)
+    out = []
+    for _ in range(length):
+        nxt = t.multinomial(logits[:, -1].softmax(-1), 1, generator=generator)
+        out.append(nxt)
+        logits, _ = model(nxt)
+    return t.cat([tokens, *out], 1)
+
+
+@mutant("sequence_logprobs", "computes the log-probabilities under no_grad: PPO gets no gradient", kind=HIDDEN_TERM)
+def logprobs_no_grad(model, tokens, prompt_len):
+    with t.no_grad():
+        return ref.sequence_logprobs(model, tokens, prompt_len)
+
+
+@mutant("RewardModel", "squeezes every axis: a batch of one gives a 0-d score", kind=DOMAIN_CORNER)
+class RewardModelSqueezeAll(ref.RewardModel):
+    def forward(self, tokens):
+        out, _ = self.rnn(self.embed(tokens))
+        return self.head(out[:, -1]).squeeze()
+
+
+@mutant("kl_penalised_rewards", "fills a float32 buffer: float64 log-probs come back as float32", kind=DOMAIN_CORNER)
+def rewards_float32_buffer(scores, logprobs, ref_logprobs, beta):
+    out = t.zeros(logprobs.shape)
+    out[:] = ref.kl_penalised_rewards(scores, logprobs, ref_logprobs, beta)
+    return out
+
+
+@mutant("returns_to_go", "accumulates from the end in place, in the rewards tensor", kind=SIDE_EFFECT)
+def returns_in_place(rewards):
+    for i in range(rewards.shape[1] - 2, -1, -1):
+        rewards[:, i] += rewards[:, i + 1]
+    return rewards
+
+
+@mutant("batch_baseline_advantages", "subtracts the baseline from the returns in place", kind=SIDE_EFFECT)
+def advantages_in_place(returns, eps=1e-8):
+    returns -= returns.mean(0, keepdim=True)
+    return returns / (returns.std() + eps)
+
+
+@mutant("batch_baseline_advantages", "ignores the eps argument (a hard-coded 1e-8)", kind=HIDDEN_TERM)
+def advantages_fixed_eps(returns, eps=1e-8):
+    return ref.batch_baseline_advantages(returns)
+
+
+@mutant("batch_baseline_advantages", "divides by each position's standard deviation", kind=HIDDEN_TERM)
+def advantages_per_position_std(returns, eps=1e-8):
+    centred = returns - returns.mean(0, keepdim=True)
+    return centred / (centred.std(0, keepdim=True) + eps)

@@ -23,6 +23,7 @@ from exercises.framework.asserts import (
     check,
     learner_test,
 )
+from exercises.framework.guards import assert_layouts, corner, unchanged
 
 seeds = st.integers(0, 2**16)
 V = len(ref.CHARS)
@@ -57,6 +58,12 @@ def test_preference_score(preference_score) -> None:
         check(abs(got - want) < 1e-9, f"preference_score({text!r}) = {got}, expected {want}.{hint}")
 
 
+def _hidden(tokens: t.Tensor, h: t.Tensor | None) -> t.Tensor:
+    """A hidden state shaped like a one-layer GRU's, (1, B, 1), so that a sampler may treat it as one
+    (expand it to the batch, index its layer axis)."""
+    return t.zeros(1, tokens.shape[0], 1) if h is None else h
+
+
 class _Uniformish(nn.Module):
     """Next-token distribution p, whatever the input."""
 
@@ -65,20 +72,31 @@ class _Uniformish(nn.Module):
         self.logits = p.log()
 
     def forward(self, tokens, h=None):
-        return self.logits.expand(*tokens.shape, V), h
+        return self.logits.expand(*tokens.shape, V), _hidden(tokens, h)
 
 
 class _Increment(nn.Module):
     """Always predicts (previous token + 1) mod V, with certainty."""
 
     def forward(self, tokens, h=None):
-        return 50.0 * nn.functional.one_hot((tokens + 1) % V, V).float(), h
+        return 50.0 * nn.functional.one_hot((tokens + 1) % V, V).float(), _hidden(tokens, h)
+
+
+class _Counter(nn.Module):
+    """Predicts, with certainty, the number of tokens read so far (mod V). The count lives only in
+    the hidden state, so a sampler that feeds a token back without `h` restarts it from zero; one
+    that re-reads the whole sequence each step keeps it (slower, but right)."""
+
+    def forward(self, tokens, h=None):
+        count = _hidden(tokens, h)[0] + t.arange(1, tokens.shape[1] + 1)  # (B, T): tokens read after each position
+        return 50.0 * nn.functional.one_hot(count.long() % V, V).float(), count[None, :, -1:]
 
 
 @learner_test
 def test_sample_continuations(sample_continuations) -> None:
     prompt = ref.encode("the ")[None]
-    out = sample_continuations(_Increment(), prompt, 3, 6, _gen(0))
+    with unchanged("sample_continuations(model, prompt, ...)", prompt=prompt):
+        out = sample_continuations(_Increment(), prompt, 3, 6, _gen(0))
     assert_shape(out, (3, 10), "sample_continuations(model, 'the ' (1, 4), batch=3, length=6)")
     assert_equal(out[:, :4], prompt.expand(3, 4), "the first 4 tokens (the prompt, kept at the start)")
     want = (prompt[0, -1] + t.arange(1, 7)) % V
@@ -88,6 +106,19 @@ def test_sample_continuations(sample_continuations) -> None:
         f"{out[0, 4:].tolist()}. Sample from the logits at the last position, then feed the sampled token back "
         "(with the hidden state).",
     )
+    # The hidden state is a term too: with _Counter the next token depends on it alone.
+    with corner("sample_continuations with a model whose prediction lives in its hidden state"):
+        counted = sample_continuations(_Counter(), prompt, 2, 5, _gen(0))
+    want = t.arange(4, 9) % V  # the prompt is 4 tokens: the first sampled token is 4
+    check(
+        bool((counted[:, 4:] == want).all()),
+        f"with a model that predicts how many tokens it has read (its hidden state counts them), expected the "
+        f"continuation {want.tolist()}, got {counted[0, 4:].tolist()}. Feed each sampled token back together with "
+        "the hidden state the previous call returned: `logits, h = model(token, h)`.",
+    )
+    with corner("sample_continuations with batch=1 and length=1"):
+        single = sample_continuations(_Increment(), prompt, 1, 1, _gen(0))
+    assert_shape(single, (1, 5), "sample_continuations(model, 'the ' (1, 4), batch=1, length=1)")
     p = t.tensor([0.5, 0.3, 0.2] + [0.0] * (V - 3)) + 1e-12
     samples = sample_continuations(_Uniformish(p / p.sum()), prompt, 500, 4, _gen(1))[:, 4:]
     freq = t.bincount(samples.flatten(), minlength=V)[:3].float() / samples.numel()
@@ -117,9 +148,11 @@ def _logprobs_by_prefix(model, tokens: t.Tensor, prompt_len: int) -> t.Tensor:
 def test_sequence_logprobs(sequence_logprobs) -> None:
     t.manual_seed(0)
     model = ref.CharLM()
-    for seed, (b, length, prompt_len) in enumerate(((3, 9, 4), (2, 6, 1), (4, 12, 5))):
+    for seed, (b, length, prompt_len) in enumerate(((3, 9, 4), (2, 6, 1), (4, 12, 5), (1, 2, 1))):
         tokens = t.randint(0, V, (b, length), generator=_gen(seed))
-        out = sequence_logprobs(model, tokens, prompt_len)
+        what = f"sequence_logprobs(tokens {tuple(tokens.shape)}, prompt_len={prompt_len})"
+        with corner(what), unchanged(what, model=model, tokens=tokens):
+            out = sequence_logprobs(model, tokens, prompt_len)
         assert_shape(
             out, (b, length - prompt_len), f"sequence_logprobs(tokens {tuple(tokens.shape)}, prompt_len={prompt_len})"
         )
@@ -134,6 +167,17 @@ def test_sequence_logprobs(sequence_logprobs) -> None:
             atol=1e-4,
             diagnose={"off by one: the logits at position i predict token i + 1, not token i": unshifted},
         )
+    # PPO trains through these log-probabilities: the gradient is a term of the answer too.
+    check(
+        out.requires_grad,
+        "sequence_logprobs returned log-probabilities without a gradient: PPO backpropagates through them. "
+        "Do not compute them under `t.no_grad()` or detach them.",
+    )
+    (grad,) = t.autograd.grad(out.sum(), model.head.weight)
+    (want_grad,) = t.autograd.grad(_logprobs_by_prefix(model, tokens, prompt_len).sum(), model.head.weight)
+    assert_close(
+        grad, want_grad, "the gradient of sequence_logprobs(...).sum() with respect to the model's head", atol=1e-4
+    )
 
 
 @learner_test
@@ -143,11 +187,14 @@ def test_bradley_terry_loss(bradley_terry_loss) -> None:
     def prop(seed: int, n: int) -> None:
         g = _gen(seed)
         chosen, rejected = t.randn(n, generator=g) * 3, t.randn(n, generator=g) * 3
-        out = bradley_terry_loss(chosen, rejected)
+        with unchanged("bradley_terry_loss(r_chosen, r_rejected)", r_chosen=chosen, r_rejected=rejected):
+            out = bradley_terry_loss(chosen, rejected)
         assert_shape(out, (), "bradley_terry_loss (a scalar)")
+        # Trusted oracle: the binary cross-entropy of "chosen wins" on the logit r_chosen - r_rejected.
+        oracle = nn.functional.binary_cross_entropy_with_logits(chosen - rejected, t.ones(n))
         assert_close(
             out,
-            ref.bradley_terry_loss(chosen, rejected),
+            oracle,
             "bradley_terry_loss",
             diagnose={
                 "chosen and rejected are swapped: the loss must be low when r_chosen > r_rejected": ref.bradley_terry_loss(
@@ -164,6 +211,17 @@ def test_bradley_terry_loss(bradley_terry_loss) -> None:
         bool(t.isfinite(far)) and abs(float(far) - 200.0) < 1e-3,
         f"bradley_terry_loss(-200, 0) = {float(far)}, expected 200: use F.logsigmoid, since sigmoid(-200).log() is -inf.",
     )
+    # The reward model learns through this loss: its gradient must be finite where it saturates.
+    chosen = t.tensor([-200.0, 3.0, 0.5], requires_grad=True)
+    rejected = t.tensor([0.0, -1.0, 0.5], requires_grad=True)
+    bradley_terry_loss(chosen, rejected).backward()
+    want = -t.sigmoid(-(chosen - rejected)).detach() / 3
+    check(
+        chosen.grad is not None and bool(t.isfinite(chosen.grad).all()),
+        "bradley_terry_loss gives no finite gradient: keep it a tensor computed with F.logsigmoid.",
+    )
+    assert_close(chosen.grad, want, "the gradient of bradley_terry_loss with respect to r_chosen", atol=1e-5)
+    assert_close(rejected.grad, -want, "the gradient of bradley_terry_loss with respect to r_rejected", atol=1e-5)
 
 
 @learner_test
@@ -172,8 +230,16 @@ def test_rewardmodel(RewardModel) -> None:
     rm = RewardModel()
     check(isinstance(rm, nn.Module), "RewardModel must subclass nn.Module.")
     tokens = t.randint(0, V, (5, 12), generator=_gen(0))
-    out = rm(tokens)
+    with unchanged("RewardModel()(tokens)", tokens=tokens):
+        out = rm(tokens)
     assert_shape(out, (5,), "RewardModel()(tokens of shape (5, 12))")
+    with corner("RewardModel()(tokens of shape (1, 1)): one sequence of one token"):
+        single = rm(tokens[:1, :1])
+    assert_shape(
+        single,
+        (1,),
+        "RewardModel()(tokens of shape (1, 1)) (squeeze only the last axis: `.squeeze(-1)`, not `.squeeze()`)",
+    )
     last, first = tokens.clone(), tokens.clone()
     last[:, -1] = (last[:, -1] + 1) % V
     first[:, 0] = (first[:, 0] + 1) % V
@@ -222,6 +288,19 @@ def test_kl_penalised_rewards(kl_penalised_rewards) -> None:
         )
 
     prop()
+    # Every term moves the answer: beta 0.5 against log-prob gaps of ~1, ref_logprobs that differ
+    # from logprobs at every token, and scores of 5 and -3 on the last token.
+    scores = t.tensor([5.0, -3.0])
+    logprobs = t.tensor([[-0.5, -2.0, -1.0], [-3.0, -0.25, -1.5]])
+    ref_logprobs = t.tensor([[-1.5, -1.0, -0.5], [-1.0, -1.25, -2.5]])
+    assert_layouts(
+        lambda s_, lp, rlp: kl_penalised_rewards(s_, lp, rlp, 0.5),
+        scores,
+        logprobs,
+        ref_logprobs,
+        oracle=lambda s_, lp, rlp: t.cat([-0.5 * (lp - rlp)[:, :-1], (-0.5 * (lp - rlp)[:, -1] + s_)[:, None]], 1),
+        what="kl_penalised_rewards(scores, logprobs, ref_logprobs, beta=0.5)",
+    )
 
 
 @learner_test
@@ -232,14 +311,21 @@ def test_returns_to_go(returns_to_go) -> None:
     @given(seeds, st.integers(1, 6), st.integers(1, 10))
     def prop(seed: int, b: int, length: int) -> None:
         rewards = t.randn(b, length, generator=_gen(seed))
+        with unchanged("returns_to_go(rewards)", rewards=rewards):
+            got = returns_to_go(rewards)
         assert_close(
-            returns_to_go(rewards),
+            got,
             ref.returns_to_go(rewards),
             f"returns_to_go of a ({b}, {length}) reward tensor",
             diagnose={"you summed from the start (cumsum), not to the end": rewards.cumsum(1)},
         )
 
     prop()
+    rewards = t.tensor([[1.0, -2.0, 0.5, 4.0], [0.25, 3.0, -1.0, 2.0]])
+    # Trusted oracle: an upper-triangular matrix of ones sums each position with all later ones.
+    assert_layouts(
+        returns_to_go, rewards, oracle=lambda r: r @ t.ones(4, 4, dtype=r.dtype).tril(), what="returns_to_go"
+    )
 
 
 @learner_test
@@ -250,8 +336,10 @@ def test_batch_baseline_advantages(batch_baseline_advantages) -> None:
         returns = t.randn(b, length, generator=_gen(seed)) * 4 + t.arange(length) * 2.0
         by_sequence = returns - returns.mean(1, keepdim=True)
         overall = returns - returns.mean()
+        with unchanged("batch_baseline_advantages(returns)", returns=returns):
+            got = batch_baseline_advantages(returns)
         assert_close(
-            batch_baseline_advantages(returns),
+            got,
             ref.batch_baseline_advantages(returns),
             f"batch_baseline_advantages of a ({b}, {length}) tensor",
             diagnose={
@@ -259,10 +347,31 @@ def test_batch_baseline_advantages(batch_baseline_advantages) -> None:
                 / (by_sequence.std() + 1e-8),
                 "you subtracted one overall mean: the baseline is per position": overall / (overall.std() + 1e-8),
                 "the advantages are not divided by the standard deviation": returns - returns.mean(0, keepdim=True),
+                "you divided by each position's standard deviation: divide by one std over the whole batch": (
+                    returns - returns.mean(0, keepdim=True)
+                )
+                / (returns.std(0, keepdim=True) + 1e-8),
             },
         )
 
     prop()
+    # eps is an argument: centred returns with std 1 and eps 1 halve the answer.
+    returns = t.tensor([[1.0, 2.0], [-1.0, 0.0], [0.0, -2.0]])
+    centred = returns - returns.mean(0, keepdim=True)
+    returns = returns / centred.std()
+    centred = centred / centred.std()
+    assert_close(
+        batch_baseline_advantages(returns, eps=1.0),
+        centred / 2,
+        "batch_baseline_advantages(returns whose centred std is 1, eps=1.0)",
+        diagnose={"you ignored the `eps` argument (a hard-coded 1e-8?): divide by std + eps": centred},
+    )
+    with corner("batch_baseline_advantages on a batch of identical sequences (every advantage is 0)"):
+        same = batch_baseline_advantages(t.tensor([[1.0, 2.0, 3.0]] * 4))
+    check(
+        bool(t.isfinite(same).all()) and float(same.abs().max()) < 1e-6,
+        f"identical sequences should all get advantage 0, got {same.tolist()}: add eps to the standard deviation.",
+    )
 
 
 @learner_test
@@ -272,7 +381,8 @@ def test_kl_to_reference(kl_to_reference) -> None:
     def prop(seed: int, b: int, length: int) -> None:
         g = _gen(seed)
         logprobs, ref_logprobs = -t.rand(b, length, generator=g) * 3, -t.rand(b, length, generator=g) * 3
-        got = kl_to_reference(logprobs, ref_logprobs)
+        with unchanged("kl_to_reference(logprobs, ref_logprobs)", logprobs=logprobs, ref_logprobs=ref_logprobs):
+            got = kl_to_reference(logprobs, ref_logprobs)
         want = ref.kl_to_reference(logprobs, ref_logprobs)
         diff = logprobs - ref_logprobs
         hint = ""
