@@ -293,6 +293,28 @@ def check_buffer_respects_boundaries(buffer: ref.ReplayBuffer) -> None:
 
 @learner_test
 def test_store_step(store_step) -> None:
+    # By hand: 4 environments, 1 and 3 autoresetting (prev_done). Rows 0 and 2 must be stored, row 2 as
+    # terminated; the autoreset rows carry values that would show if they were stored.
+    buffer = ref.ReplayBuffer(10, (2,), 0)
+    obs = np.array([[0, 1], [0, 9], [5, 2], [7, 9]], np.float32)
+    handed = {
+        "obs": obs,
+        "actions": np.array([1, 0, 0, 1]),
+        "rewards": np.array([1.0, 9.0, 2.0, 9.0], np.float32),
+        "next_obs": obs + 1,
+        "terminated": np.array([False, True, True, False]),
+        "prev_done": np.array([False, True, False, True]),
+    }
+    with unchanged("store_step(buffer, obs, actions, rewards, next_obs, terminated, prev_done)", **handed):
+        store_step(buffer, *handed.values())
+    check(
+        len(buffer) == 2, f"with 2 of 4 environments autoresetting, 2 transitions should be stored, not {len(buffer)}."
+    )
+    check(
+        buffer.obs[:2].tolist() == [[0, 1], [5, 2]] and buffer.terminated[:2].tolist() == [0.0, 1.0],
+        f"expected environments 0 and 2 stored, in order, with terminated [0, 1]; the buffer holds obs "
+        f"{buffer.obs[:2].tolist()} with terminated {buffer.terminated[:2].tolist()}.",
+    )
     for seed in (0, 1):
         buffer, real_steps, real_terminations = _drive(store_step, seed)
         check_buffer_respects_boundaries(buffer)
@@ -382,6 +404,9 @@ def test_dqn_loss(dqn_loss) -> None:
                     (taken - y_online) ** 2
                 ).mean(),
                 "you summed the squared errors: take the mean": ((taken - y) ** 2).sum(),
+                "you used the Huber loss (smooth_l1_loss): the statement asks for the mean squared error": F.smooth_l1_loss(
+                    taken, y
+                ),
             },
         )
         loss.backward()
