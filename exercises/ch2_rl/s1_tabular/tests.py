@@ -151,6 +151,7 @@ def test_ucb_action(ucb_action) -> None:
             f"(scores q + c*sqrt(ln t / N) = {bonus.round(2).tolist()}).{hint}",
         )
 
+    prop()
     # Hand-made cases in which one term of the bonus decides. q=[0, 1.55], counts=[1, 3], t=4, c=3: the
     # scores are [3.532, 3.589] -> arm 1; with ln(t + 1) they would be [3.806, 3.747] -> arm 0, and with
     # UCB1's 2 ln t, without the square root or with c inside the root, arm 0 as well.
@@ -172,7 +173,6 @@ def test_ucb_action(ucb_action) -> None:
     with corner("ucb_action with several untried arms"), unchanged("ucb_action", q=q, counts=counts):
         got = ucb_action(q, counts, 3, 1.0)
     check(got == 1, f"with arms 1, 2 and 3 untried, ucb_action chose {got}: the lowest-numbered untried arm, 1, first.")
-    prop()
 
 
 @learner_test
@@ -202,6 +202,7 @@ def test_gradient_bandit_update(gradient_bandit_update) -> None:
             },
         )
 
+    prop()
     # The softmax depends only on differences of preferences: h + 1000 must give the same update
     # (np.exp(1000) overflows to inf; subtract h.max() first).
     h = np.array([1000.0, 1001.0, 999.0])
@@ -210,10 +211,9 @@ def test_gradient_bandit_update(gradient_bandit_update) -> None:
     assert_close(
         out - 1000,
         ref.gradient_bandit_update(h - 1000, 0, 1.0, 0.0, 0.1),
-        "gradient_bandit_update(h=[1000, 1001, 999], action=0, reward=1, baseline=0, alpha=0.1) - 1000: the softmax "
-        "overflowed? Compute it as exp(h - h.max()) / sum(exp(h - h.max()))",
+        "gradient_bandit_update(h=[1000, 1001, 999], action=0, reward=1, baseline=0, alpha=0.1) - 1000 (the update "
+        "depends only on differences of h; if exp(h) overflowed, compute the softmax as exp(h - h.max()) / its sum)",
     )
-    prop()
 
 
 def random_mdp(seed: int, num_states: int, num_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -293,6 +293,7 @@ def test_policy_evaluation(policy_evaluation) -> None:
             },
         )
 
+    prop()
     # Closed form: one state, reward 1, back to itself with probability 0.5 (else the episode ends),
     # gamma 0.9: V = 1 / (1 - 0.9 * 0.5) = 1.818. Without gamma V = 2, without P V = 1, and with P's
     # row rescaled to sum to 1 (termination forgotten) V = 10: each term moves the answer.
@@ -314,7 +315,6 @@ def test_policy_evaluation(policy_evaluation) -> None:
         atol=1e-5,
         rtol=1e-7,  # stopping at tol=1e-8 leaves V within 1e-6 of the fixed point
     )
-    prop()
 
 
 @learner_test
@@ -371,12 +371,12 @@ def test_policy_iteration(policy_iteration) -> None:
         f"on a 5-state chain whose reward is at the far end, policy_iteration returned {np.asarray(policy).tolist()}, "
         "not the optimal [1, 1, 1, 1, 1]: keep evaluating and improving until the policy stops changing.",
     )
+    prop()
     P, R = ring_mdp()
     policy, v = (np.asarray(x) for x in policy_iteration(P, R, 0.99))
     assert_close(
         v, optimal_value(P, R, 0.99), "V from policy_iteration on a 3-state MDP with gamma=0.99", atol=1e-5, rtol=1e-7
     )
-    prop()
 
 
 @learner_test
@@ -404,6 +404,7 @@ def test_value_iteration(value_iteration) -> None:
             exact_value(P, R, np.eye(a)[policy], gamma), v_star, "the value of the returned greedy policy", atol=1e-5
         )
 
+    prop()
     P, R = ring_mdp()  # gamma 0.99 and no termination: about 2,000 sweeps to reach tol = 1e-8
     v, _ = (np.asarray(x) for x in value_iteration(P, R, 0.99))
     assert_close(
@@ -414,7 +415,6 @@ def test_value_iteration(value_iteration) -> None:
         atol=1e-5,
         rtol=1e-7,
     )
-    prop()
 
 
 def _td_case(seed: int):
@@ -449,6 +449,7 @@ def test_q_learning_update(q_learning_update) -> None:
             },
         )
 
+    prop()
     # A self-loop (s' = s, as when walking into a wall) with a = argmax Q[s]: the target must use
     # Q[s] as it was before this update. Q[2] = [0, 4, 1], a = 1, r = 1, gamma 0.9, alpha 0.5:
     # target 1 + 0.9 * 4 = 4.6, so Q[2, 1] = 4 + 0.5 * 0.6 = 4.3 (reading Q[2] after shrinking Q[2, 1] gives 3.4).
@@ -460,7 +461,6 @@ def test_q_learning_update(q_learning_update) -> None:
         f"on a self-loop (next_state == state == 2, action 1 = argmax Q[2]) Q[2, 1] became {Q[2, 1]:.4f}, expected "
         "4.3: compute the target from Q as it was, then update Q[state, action] once.",
     )
-    prop()
 
 
 @learner_test
@@ -485,6 +485,7 @@ def test_sarsa_update(sarsa_update) -> None:
             },
         )
 
+    prop()
     # A self-loop with next_action == action: Q[2, 1] = 4, r = 1, gamma 0.9, alpha 0.5: target 4.6, new 4.3.
     Q = np.zeros((3, 3))
     Q[2] = [0.0, 4.0, 1.0]
@@ -494,4 +495,3 @@ def test_sarsa_update(sarsa_update) -> None:
         f"on a self-loop (next_state == state == 2, next_action == action == 1) Q[2, 1] became {Q[2, 1]:.4f}, "
         "expected 4.3: compute the target from Q as it was, then update Q[state, action] once.",
     )
-    prop()

@@ -236,3 +236,10 @@ class BufferFavoursRecent(ref.ReplayBuffer):
             t.as_tensor(self.next_obs[idx]),
             t.as_tensor(self.terminated[idx]),
         )
+
+
+@mutant("QNetwork", "a ReLU after the last layer too: Q-values can never be negative")
+class QNetworkReluOut(ref.QNetwork):
+    def __init__(self, obs_dim, num_actions, hidden=(120, 84)):
+        super().__init__(obs_dim, num_actions, hidden)
+        self.net.append(nn.ReLU())

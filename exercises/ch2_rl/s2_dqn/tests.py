@@ -39,6 +39,21 @@ def test_qnetwork(QNetwork) -> None:
     with t.no_grad():
         affine_gap = float((net(x1 + x2) - net(x1) - net(x2) + net(t.zeros(6, 4))).abs().max())
     check(affine_gap > 1e-4, "QNetwork is affine in its input: put a nonlinearity (ReLU) between the linear layers.")
+    # Q-values are returns, of any sign and size: the last layer is linear, with no ReLU or softmax after it
+    # (a probe whose Q-values are -1 and +1 could never be fitted). 64 random observations at the default
+    # initialisation give both signs.
+    with t.no_grad():
+        q = net(t.randn(64, 4, generator=_gen(4)))
+    check(
+        not t.allclose(q.sum(-1), t.ones(64), atol=1e-4),
+        "each row of QNetwork's output sums to 1: a softmax turns Q-values into probabilities. Q-values are "
+        "expected returns; end with nn.Linear(hidden[1], num_actions), no softmax.",
+    )
+    check(
+        bool((q < 0).any()),
+        "QNetwork's outputs are never negative: there is an activation after the last layer. Q-values can be "
+        "negative; end with nn.Linear(hidden[1], num_actions).",
+    )
     sizes = sorted(p.numel() for p in net.parameters())
     want = sorted(p.numel() for p in ref.QNetwork(4, 3).parameters())
     check(sizes == want, f"the parameter sizes {sizes} differ from two hidden layers of 120 and 84 units {want}.")
