@@ -203,6 +203,23 @@ def test_gradient_bandit_update(gradient_bandit_update) -> None:
         )
 
     prop()
+    # By hand, every term moving the answer by far more than the tolerance: h = [0.5, -0.5, 0], pull arm 1,
+    # R = 2 against a baseline of 0.5 (dropping it gives 2 instead of 1.5), alpha = 0.2. pi = [0.506, 0.186,
+    # 0.307]: the pulled arm rises by 0.2 * 1.5 * (1 - 0.186) = 0.244 and the others fall by 0.2 * 1.5 * pi(b).
+    h = np.array([0.5, -0.5, 0.0])
+    pi = np.exp(h) / np.exp(h).sum()
+    assert_close(
+        np.asarray(gradient_bandit_update(h, 1, 2.0, 0.5, 0.2)),
+        h + 0.2 * 1.5 * (np.array([0.0, 1.0, 0.0]) - pi),
+        "gradient_bandit_update(h=[0.5, -0.5, 0], action=1, reward=2, baseline=0.5, alpha=0.2)",
+        diagnose={
+            "the baseline is missing: use (reward - baseline)": h + 0.2 * 2.0 * (np.array([0.0, 1.0, 0.0]) - pi),
+            "only the pulled arm moves: the others fall by alpha (R - baseline) pi(b)": h
+            + np.array([0.0, 0.2 * 1.5 * (1 - pi[1]), 0.0]),
+            "the pulled arm rises by alpha (R - baseline), without the factor (1 - pi(A))": h
+            + 0.2 * 1.5 * (np.array([0.0, 1.0 + pi[1], 0.0]) - pi),
+        },
+    )
     # The softmax depends only on differences of preferences: h + 1000 must give the same update
     # (np.exp(1000) overflows to inf; subtract h.max() first).
     h = np.array([1000.0, 1001.0, 999.0])
