@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +49,7 @@ class _Seen:
     before: Tensor | None  # the very object that was there
     copy: Tensor | None
     requires_grad: bool
-    kind: str  # "grad", "parameter", "buffer" or "tensor": chooses the advice
+    kind: str  # "grad", "parameter", "buffer", "tensor" or "array": chooses the advice
     label: str = ""  # which one, when the path is generic (`p.grad` of parameter 1 of 3)
 
 
@@ -83,6 +85,11 @@ def _watch(value: Any, path: str) -> Iterator[_Seen]:
         yield _Seen(f"{path}.grad", _grad_reader(value), value.grad, _copy(value.grad), False, "grad")
     elif isinstance(value, Tensor):
         yield _Seen(path, _same_reader(value), value, _copy(value), value.requires_grad, "tensor")
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        with warnings.catch_warnings():  # a read-only array is watched just the same
+            warnings.simplefilter("ignore", UserWarning)
+            shared = torch.from_numpy(value)  # shares memory: a write into the array shows up here
+        yield _Seen(path, _same_reader(shared), shared, _copy(shared), False, "array")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from _watch(item, f"{path}[{key!r}]")
@@ -107,6 +114,10 @@ _ADVICE = {
     "tensor": (
         "Work on a new tensor: `x = x + 1` or `x.clamp(min=0)`, not `x += 1` or `x.clamp_(min=0)`. Slices and "
         "`.view(...)` share memory with the caller's tensor, so writing into them writes into it too."
+    ),
+    "array": (
+        "Work on a copy: `x = x * 2` or `x = x.copy()` first, not `x *= 2` or `x[i] = ...`. Slices of a NumPy "
+        "array are views, so writing into them writes into the caller's array."
     ),
     "parameter": "This call must not update the parameters: only the optimiser's step() does that.",
     "buffer": "This call must not update the buffers (running statistics, counters).",
@@ -173,8 +184,9 @@ def _same_items(now: list[Any], before: list[Any]) -> bool:
 class unchanged:  # noqa: N801 - used as `with unchanged(...)`, like a function
     """Fail if the call inside the block changes what it was handed.
 
-    `named` values may be tensors, modules (parameters, buffers, their `.grad`, and train/eval
-    mode) or lists, tuples and dicts of them; the keyword is the name the message uses. `grads_of` watches only
+    `named` values may be tensors, NumPy arrays of numbers or bools, modules (parameters, buffers,
+    their `.grad`, and train/eval mode) or lists, tuples and dicts of them; the keyword is the
+    name the message uses. `grads_of` watches only
     the `.grad` of each parameter: an optimiser's step() updates the parameters in place (the
     statement says so) but must leave their gradients alone. Nothing is checked when the block
     raises: that error is the one to report.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -55,6 +56,18 @@ def test_unchanged_sees_writes_through_a_view_and_into_nested_containers() -> No
         unchanged(batch={"inputs": [torch.zeros(1), x]}),
     ):
         x[:, 0] += 1
+
+
+def test_unchanged_watches_numpy_arrays_including_writes_through_a_slice() -> None:
+    q, counts = np.array([0.5, 2.0]), np.array([True, False])
+    with unchanged("epsilon_greedy(q)", q=q, counts=counts):
+        _ = q + 1  # a new array: fine
+    with (
+        pytest.raises(ExerciseFailure, match=r"you changed `q` in place.*x = x.copy\(\)"),
+        unchanged("epsilon_greedy(q)", q=q),
+    ):
+        row = q[:]
+        row += 1e-9
 
 
 def test_unchanged_names_a_grad_changed_in_place() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from exercises.ch2_rl.s1_tabular import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("MultiArmedBandit", "draws arm means from the global NumPy RNG, ignoring the seed")
@@ -71,7 +71,7 @@ def gradient_no_baseline(h, action, reward, baseline, alpha):
     return ref.gradient_bandit_update(h, action, reward, 0.0, alpha)
 
 
-@mutant("gradient_bandit_update", "updates h in place")
+@mutant("gradient_bandit_update", "updates h in place", kind=SIDE_EFFECT)
 def gradient_in_place(h, action, reward, baseline, alpha):
     h += ref.gradient_bandit_update(h, action, reward, baseline, alpha) - h
     return h
@@ -134,3 +134,90 @@ def sarsa_uses_max(Q, state, action, reward, next_state, next_action, terminated
 @mutant("sarsa_update", "bootstraps from terminal states")
 def sarsa_no_terminal_mask(Q, state, action, reward, next_state, next_action, terminated, alpha, gamma):
     ref.sarsa_update(Q, state, action, reward, next_state, next_action, False, alpha, gamma)
+
+
+@mutant("ucb_action", "clamps the caller's zero counts to 1e-12 in place to avoid dividing by zero", kind=SIDE_EFFECT)
+def ucb_clamps_counts(q, counts, t, c):
+    untried = np.flatnonzero(counts == 0)
+    np.maximum(counts, 1e-12, out=counts)
+    if len(untried):
+        return int(untried[0])
+    return int(np.argmax(q + c * np.sqrt(np.log(t) / counts)))
+
+
+@mutant("value_iteration", "pre-scales the caller's P by gamma in place", kind=SIDE_EFFECT)
+def value_iteration_scales_p(P, R, gamma, tol=1e-8):
+    P *= gamma
+    v = np.zeros(P.shape[0])
+    while True:
+        new_v = (R + P @ v).max(axis=1)
+        if np.abs(new_v - v).max() < tol:
+            return new_v, np.argmax(R + P @ new_v, axis=1)
+        v = new_v
+
+
+@mutant(
+    "q_learning_update", "moves towards r first, then adds the bootstrap read from the updated Q", kind=DOMAIN_CORNER
+)
+def q_two_steps(Q, state, action, reward, next_state, terminated, alpha, gamma):
+    Q[state, action] += alpha * (reward - Q[state, action])
+    Q[state, action] += alpha * gamma * Q[next_state].max() * (not terminated)
+
+
+@mutant("sarsa_update", "shrinks Q[s, a] by (1 - alpha) before reading Q[s', a']", kind=DOMAIN_CORNER)
+def sarsa_two_steps(Q, state, action, reward, next_state, next_action, terminated, alpha, gamma):
+    Q[state, action] *= 1 - alpha
+    Q[state, action] += alpha * (reward + gamma * Q[next_state, next_action] * (not terminated))
+
+
+@mutant("gradient_bandit_update", "softmax without subtracting the max (overflows for large h)", kind=DOMAIN_CORNER)
+def gradient_naive_softmax(h, action, reward, baseline, alpha):
+    with np.errstate(over="ignore", invalid="ignore"):
+        pi = np.exp(h) / np.exp(h).sum()
+    return h + alpha * (reward - baseline) * (np.eye(len(h))[action] - pi)
+
+
+@mutant(
+    "value_iteration", "a fixed 300 sweeps: enough for gamma <= 0.95 with termination, not for 0.99", kind=DOMAIN_CORNER
+)
+def value_iteration_300_sweeps(P, R, gamma, tol=1e-8):
+    v = np.zeros(P.shape[0])
+    for _ in range(300):
+        v = (R + gamma * P @ v).max(axis=1)
+    return v, ref.policy_improvement(P, R, v, gamma)
+
+
+@mutant(
+    "policy_evaluation",
+    "a fixed 300 sweeps: enough for gamma <= 0.95 with termination, not for 0.99",
+    kind=DOMAIN_CORNER,
+)
+def evaluation_300_sweeps(P, R, policy, gamma, tol=1e-8):
+    v = np.zeros(P.shape[0])
+    for _ in range(300):
+        v = (policy * (R + gamma * P @ v)).sum(axis=1)
+    return v
+
+
+@mutant("ucb_action", "UCB1's bonus c * sqrt(2 ln t / N): the statement's has no 2", kind=HIDDEN_TERM)
+def ucb_two_log(q, counts, t, c):
+    if (counts == 0).any():
+        return int(np.flatnonzero(counts == 0)[0])
+    return int(np.argmax(q + c * np.sqrt(2 * np.log(t) / counts)))
+
+
+@mutant(
+    "update_sample_average",
+    "weighs the old mean as if it were one reward: (q + r) / 2 after a first pull",
+    kind=HIDDEN_TERM,
+)
+def average_pairwise(q, counts, action, reward):
+    counts[action] += 1
+    q[action] = reward if counts[action] == 1 else (q[action] + reward) / 2
+
+
+@mutant("MultiArmedBandit", "regret from the first arm's mean instead of the best arm's", kind=HIDDEN_TERM)
+class BanditRegretFromArm0(ref.MultiArmedBandit):
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = super().step(action)
+        return obs, reward, terminated, truncated, {"regret": float(self.arm_means[0] - self.arm_means[action])}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from exercises.ch2_rl.s1_tabular import solutions as ref
 from exercises.framework.asserts import LEARNER_SETTINGS, ExerciseFailure, assert_close, check, learner_test
+from exercises.framework.guards import corner, unchanged
 
 seeds = st.integers(0, 2**16)
 
@@ -60,10 +61,18 @@ def test_multiarmedbandit(MultiArmedBandit) -> None:
     _, _, terminated, truncated, info = env.step(0)
     check(not terminated and not truncated, "a bandit episode never ends: return terminated=False, truncated=False.")
     check("regret" in info, "step's info dict should hold 'regret'.")
+    # every arm, so that both terms of max_b q*(b) - q*(a) move the answer (arm 0 alone may be the best)
+    regrets = np.array([float(env.step(a)[4]["regret"]) for a in range(5)])
     assert_close(
-        np.array(info["regret"]),
-        np.array(means.max() - means[0]),
-        "info['regret'] for arm 0 (best mean minus this arm's mean)",
+        regrets,
+        means.max() - means,
+        "info['regret'] for arms 0..4 (the best arm's mean minus the pulled arm's mean)",
+        diagnose={"you measured it against the worst arm": means - means.min()},
+    )
+    default = MultiArmedBandit()
+    check(
+        default.action_space.n == 10,
+        f"MultiArmedBandit() should have 10 arms by default (the 10-armed testbed), got {default.action_space}.",
     )
 
 
@@ -73,15 +82,23 @@ def test_update_sample_average(update_sample_average) -> None:
     @given(seeds, st.integers(1, 40))
     def prop(seed: int, n: int) -> None:
         rng = np.random.default_rng(seed)
-        q, counts = np.zeros(3), np.zeros(3)
+        # Arms 0 and 1 were pulled before (counts 3 and 1, means 2 and -1): their history must weigh in
+        # with its count, so a step size other than 1/N, or one that ignores the old mean, moves q.
+        q0, counts0 = np.array([2.0, -1.0, 0.0]), np.array([3.0, 1.0, 0.0])
+        q, counts = q0.copy(), counts0.copy()
         pulls, rewards = rng.integers(0, 3, n), rng.normal(size=n)
         for a, r in zip(pulls, rewards):
             update_sample_average(q, counts, int(a), float(r))
-        want = np.array([rewards[pulls == a].mean() if (pulls == a).any() else 0.0 for a in range(3)])
+        pulled = np.bincount(pulls, minlength=3).astype(float)
+        sums = np.bincount(pulls, weights=rewards, minlength=3)
+        want = (q0 * counts0 + sums) / np.maximum(counts0 + pulled, 1)
+        assert_close(counts, counts0 + pulled, "counts after the pulls (update them in place)")
         assert_close(
-            counts, np.bincount(pulls, minlength=3).astype(float), "counts after the pulls (update them in place)"
+            q,
+            want,
+            f"q after {n} pulls, starting from q={q0.tolist()} with counts={counts0.tolist()}: each entry should be "
+            "the mean of all that arm's rewards, the earlier ones included (update q in place)",
         )
-        assert_close(q, want, "q after the pulls: each entry should be the mean of that arm's rewards")
 
     prop()
 
@@ -89,9 +106,10 @@ def test_update_sample_average(update_sample_average) -> None:
 @learner_test
 def test_epsilon_greedy(epsilon_greedy) -> None:
     q = np.array([0.1, 2.0, 2.0, -1.0])
-    for epsilon in (0.0, 0.2):
+    for epsilon in (0.0, 0.2, 1.0):  # 1.0: every pick explores, uniformly over all arms
         rng = np.random.default_rng(0)
-        picks = np.array([epsilon_greedy(q, epsilon, rng) for _ in range(4000)])
+        with unchanged(f"epsilon_greedy(q, {epsilon}, rng)", q=q):
+            picks = np.array([epsilon_greedy(q, epsilon, rng) for _ in range(4000)])
         freq = np.bincount(picks, minlength=4) / len(picks)
         want = np.array([epsilon / 4, (1 - epsilon) / 2 + epsilon / 4, (1 - epsilon) / 2 + epsilon / 4, epsilon / 4])
         check(
@@ -100,14 +118,17 @@ def test_epsilon_greedy(epsilon_greedy) -> None:
             f"expected about {want.round(3).tolist()}. Explore with probability epsilon over all arms, and break ties "
             "between the best arms at random.",
         )
+    first = [epsilon_greedy(q, 0.5, np.random.default_rng(5)) for _ in range(20)]
+    again = [epsilon_greedy(q, 0.5, np.random.default_rng(5)) for _ in range(20)]
+    check(first == again, "draw every random number from `rng` (not np.random), so that a seed reproduces the picks.")
 
 
 @learner_test
 def test_ucb_action(ucb_action) -> None:
-    check(
-        ucb_action(np.zeros(4), np.array([1.0, 1.0, 0.0, 0.0]), 2, 2.0) == 2,
-        "an untried arm (count 0) must be chosen first, lowest index first.",
-    )
+    q, counts = np.zeros(4), np.array([1.0, 1.0, 0.0, 0.0])
+    with unchanged("ucb_action(q, counts, 2, 2.0) with untried arms", q=q, counts=counts):
+        got = ucb_action(q, counts, 2, 2.0)
+    check(got == 2, f"an untried arm (count 0) must be chosen first, lowest index first: expected 2, got {got}.")
 
     @LEARNER_SETTINGS
     @given(seeds, st.integers(2, 6), st.floats(0.1, 3.0))
@@ -115,7 +136,8 @@ def test_ucb_action(ucb_action) -> None:
         rng = np.random.default_rng(seed)
         q, counts = rng.normal(size=k), rng.integers(1, 50, k).astype(float)
         t = int(counts.sum())
-        got = ucb_action(q, counts, t, c)
+        with unchanged(f"ucb_action(q, counts, {t}, {c:.2f})", q=q, counts=counts):
+            got = ucb_action(q, counts, t, c)
         bonus = q + c * np.sqrt(np.log(t) / counts)
         want = int(np.argmax(bonus))
         hint = ""
@@ -130,6 +152,27 @@ def test_ucb_action(ucb_action) -> None:
         )
 
     prop()
+    # Hand-made cases in which one term of the bonus decides. q=[0, 1.55], counts=[1, 3], t=4, c=3: the
+    # scores are [3.532, 3.589] -> arm 1; with ln(t + 1) they would be [3.806, 3.747] -> arm 0, and with
+    # UCB1's 2 ln t, without the square root or with c inside the root, arm 0 as well.
+    # q=[-0.7, -0.4, -1.2], counts=[2, 5, 1], t=8, c=0.5: arm 1 (no root: arm 2; sqrt(t / N), no log: arm 0).
+    for q, counts, t, c, want in (
+        ([0.0, 1.55], [1.0, 3.0], 4, 3.0, 1),
+        ([-0.7, -0.4, -1.2], [2.0, 5.0, 1.0], 8, 0.5, 1),
+        ([0.3, -1.3, 0.8], [1.0, 5.0, 4.0], 10, 0.5, 2),
+    ):
+        got = ucb_action(np.array(q), np.array(counts), t, c)
+        scores = np.array(q) + c * np.sqrt(np.log(t) / np.array(counts))
+        check(
+            got == want,
+            f"ucb_action(q={q}, counts={counts}, t={t}, c={c}) = {got}, expected {want}: the scores "
+            f"q + c*sqrt(ln t / N) are {scores.round(3).tolist()}. Check each term: ln of t itself (not t + 1), no "
+            "factor 2, c outside the square root.",
+        )
+    q, counts = np.array([5.0, 0.0, 0.0, 9.0]), np.array([3.0, 0.0, 0.0, 0.0])
+    with corner("ucb_action with several untried arms"), unchanged("ucb_action", q=q, counts=counts):
+        got = ucb_action(q, counts, 3, 1.0)
+    check(got == 1, f"with arms 1, 2 and 3 untried, ucb_action chose {got}: the lowest-numbered untried arm, 1, first.")
 
 
 @learner_test
@@ -160,6 +203,34 @@ def test_gradient_bandit_update(gradient_bandit_update) -> None:
         )
 
     prop()
+    # By hand, every term moving the answer by far more than the tolerance: h = [0.5, -0.5, 0], pull arm 1,
+    # R = 2 against a baseline of 0.5 (dropping it gives 2 instead of 1.5), alpha = 0.2. pi = [0.506, 0.186,
+    # 0.307]: the pulled arm rises by 0.2 * 1.5 * (1 - 0.186) = 0.244 and the others fall by 0.2 * 1.5 * pi(b).
+    h = np.array([0.5, -0.5, 0.0])
+    pi = np.exp(h) / np.exp(h).sum()
+    assert_close(
+        np.asarray(gradient_bandit_update(h, 1, 2.0, 0.5, 0.2)),
+        h + 0.2 * 1.5 * (np.array([0.0, 1.0, 0.0]) - pi),
+        "gradient_bandit_update(h=[0.5, -0.5, 0], action=1, reward=2, baseline=0.5, alpha=0.2)",
+        diagnose={
+            "the baseline is missing: use (reward - baseline)": h + 0.2 * 2.0 * (np.array([0.0, 1.0, 0.0]) - pi),
+            "only the pulled arm moves: the others fall by alpha (R - baseline) pi(b)": h
+            + np.array([0.0, 0.2 * 1.5 * (1 - pi[1]), 0.0]),
+            "the pulled arm rises by alpha (R - baseline), without the factor (1 - pi(A))": h
+            + 0.2 * 1.5 * (np.array([0.0, 1.0 + pi[1], 0.0]) - pi),
+        },
+    )
+    # The softmax depends only on differences of preferences: h + 1000 must give the same update
+    # (np.exp(1000) overflows to inf; subtract h.max() first).
+    h = np.array([1000.0, 1001.0, 999.0])
+    with corner("gradient_bandit_update with large preferences, h = [1000, 1001, 999]"):
+        out = np.asarray(gradient_bandit_update(h, 0, 1.0, 0.0, 0.1))
+    assert_close(
+        out - 1000,
+        ref.gradient_bandit_update(h - 1000, 0, 1.0, 0.0, 0.1),
+        "gradient_bandit_update(h=[1000, 1001, 999], action=0, reward=1, baseline=0, alpha=0.1) - 1000 (the update "
+        "depends only on differences of h; if exp(h) overflowed, compute the softmax as exp(h - h.max()) / its sum)",
+    )
 
 
 def random_mdp(seed: int, num_states: int, num_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +271,18 @@ def chain_mdp(n: int = 5) -> tuple[np.ndarray, np.ndarray]:
     return P, R
 
 
+def ring_mdp() -> tuple[np.ndarray, np.ndarray]:
+    """3 states, 2 actions, no termination (every row of P sums to 1): with gamma = 0.99 values reach
+    about 100 and take about 2,000 sweeps to settle to 1e-8, so a fixed, smaller number of sweeps shows."""
+    P = np.zeros((3, 2, 3))
+    for s in range(3):
+        P[s, 0, s] = 1.0  # stay
+        P[s, 1, (s + 1) % 3] = 0.8  # move on, or slip back
+        P[s, 1, s] = 0.2
+    R = np.array([[0.0, 0.2], [0.1, -0.5], [1.0, 0.0]])
+    return P, R
+
+
 mdps = st.tuples(seeds, st.integers(1, 4), st.integers(1, 3), st.floats(0.5, 0.95))
 
 
@@ -211,7 +294,8 @@ def test_policy_evaluation(policy_evaluation) -> None:
         seed, s, a, gamma = mdp
         P, R = random_mdp(seed, s, a)
         policy = np.random.default_rng(seed + 1).dirichlet(np.ones(a), size=s)
-        got = policy_evaluation(P, R, policy, gamma)
+        with unchanged("policy_evaluation(P, R, policy, gamma)", P=P, R=R, policy=policy):
+            got = policy_evaluation(P, R, policy, gamma)
         want = exact_value(P, R, policy, gamma)
         one_sweep = (policy * R).sum(1)
         assert_close(
@@ -227,6 +311,27 @@ def test_policy_evaluation(policy_evaluation) -> None:
         )
 
     prop()
+    # Closed form: one state, reward 1, back to itself with probability 0.5 (else the episode ends),
+    # gamma 0.9: V = 1 / (1 - 0.9 * 0.5) = 1.818. Without gamma V = 2, without P V = 1, and with P's
+    # row rescaled to sum to 1 (termination forgotten) V = 10: each term moves the answer.
+    got = np.asarray(policy_evaluation(np.full((1, 1, 1), 0.5), np.ones((1, 1)), np.ones((1, 1)), 0.9))
+    assert_close(
+        got,
+        np.array([1 / (1 - 0.45)]),
+        "V of one state with reward 1 that returns to itself with probability 0.5 (gamma 0.9): 1 / (1 - 0.45)",
+        atol=1e-5,
+        diagnose={"gamma is missing": np.array([2.0]), "P's missing mass was treated as staying": np.array([10.0])},
+    )
+    P, R = ring_mdp()
+    policy = np.array([[0.3, 0.7], [0.5, 0.5], [0.9, 0.1]])
+    assert_close(
+        np.asarray(policy_evaluation(P, R, policy, 0.99)),
+        exact_value(P, R, policy, 0.99),
+        "policy_evaluation with gamma=0.99 on a 3-state MDP that never terminates (values near 65; it takes about "
+        "2,000 sweeps to settle): iterate until no state changes by tol or more, not a fixed number of sweeps",
+        atol=1e-5,
+        rtol=1e-7,  # stopping at tol=1e-8 leaves V within 1e-6 of the fixed point
+    )
 
 
 @learner_test
@@ -237,7 +342,8 @@ def test_policy_improvement(policy_improvement) -> None:
         seed, s, a, gamma = mdp
         P, R = random_mdp(seed, s, a)
         V = np.random.default_rng(seed + 2).normal(size=s) * 5
-        got = np.asarray(policy_improvement(P, R, V, gamma))
+        with unchanged("policy_improvement(P, R, V, gamma)", P=P, R=R, V=V):
+            got = np.asarray(policy_improvement(P, R, V, gamma))
         q = R + gamma * P @ V
         check(
             got.shape == (s,), f"policy_improvement should return one action per state, shape ({s},), got {got.shape}."
@@ -260,7 +366,8 @@ def test_policy_iteration(policy_iteration) -> None:
     def prop(mdp) -> None:
         seed, s, a, gamma = mdp
         P, R = random_mdp(seed, s, a)
-        out = policy_iteration(P, R, gamma)
+        with unchanged("policy_iteration(P, R, gamma)", P=P, R=R):
+            out = policy_iteration(P, R, gamma)
         check(isinstance(out, tuple) and len(out) == 2, "policy_iteration must return (policy, V).")
         policy, v = (np.asarray(x) for x in out)
         v_star = optimal_value(P, R, gamma)
@@ -282,6 +389,11 @@ def test_policy_iteration(policy_iteration) -> None:
         "not the optimal [1, 1, 1, 1, 1]: keep evaluating and improving until the policy stops changing.",
     )
     prop()
+    P, R = ring_mdp()
+    policy, v = (np.asarray(x) for x in policy_iteration(P, R, 0.99))
+    assert_close(
+        v, optimal_value(P, R, 0.99), "V from policy_iteration on a 3-state MDP with gamma=0.99", atol=1e-5, rtol=1e-7
+    )
 
 
 @learner_test
@@ -291,7 +403,8 @@ def test_value_iteration(value_iteration) -> None:
     def prop(mdp) -> None:
         seed, s, a, gamma = mdp
         P, R = random_mdp(seed, s, a)
-        out = value_iteration(P, R, gamma)
+        with unchanged("value_iteration(P, R, gamma)", P=P, R=R):
+            out = value_iteration(P, R, gamma)
         check(isinstance(out, tuple) and len(out) == 2, "value_iteration must return (V, policy).")
         v, policy = (np.asarray(x) for x in out)
         v_star = optimal_value(P, R, gamma)
@@ -309,6 +422,16 @@ def test_value_iteration(value_iteration) -> None:
         )
 
     prop()
+    P, R = ring_mdp()  # gamma 0.99 and no termination: about 2,000 sweeps to reach tol = 1e-8
+    v, _ = (np.asarray(x) for x in value_iteration(P, R, 0.99))
+    assert_close(
+        v,
+        optimal_value(P, R, 0.99),
+        "V from value_iteration with gamma=0.99 on a 3-state MDP that never terminates (V* near 100): iterate "
+        "until no state changes by tol or more, not a fixed number of sweeps",
+        atol=1e-5,
+        rtol=1e-7,
+    )
 
 
 def _td_case(seed: int):
@@ -344,6 +467,17 @@ def test_q_learning_update(q_learning_update) -> None:
         )
 
     prop()
+    # A self-loop (s' = s, as when walking into a wall) with a = argmax Q[s]: the target must use
+    # Q[s] as it was before this update. Q[2] = [0, 4, 1], a = 1, r = 1, gamma 0.9, alpha 0.5:
+    # target 1 + 0.9 * 4 = 4.6, so Q[2, 1] = 4 + 0.5 * 0.6 = 4.3 (reading Q[2] after shrinking Q[2, 1] gives 3.4).
+    Q = np.zeros((3, 3))
+    Q[2] = [0.0, 4.0, 1.0]
+    q_learning_update(Q, 2, 1, 1.0, 2, False, 0.5, 0.9)
+    check(
+        abs(Q[2, 1] - 4.3) < 1e-9,
+        f"on a self-loop (next_state == state == 2, action 1 = argmax Q[2]) Q[2, 1] became {Q[2, 1]:.4f}, expected "
+        "4.3: compute the target from Q as it was, then update Q[state, action] once.",
+    )
 
 
 @learner_test
@@ -369,3 +503,12 @@ def test_sarsa_update(sarsa_update) -> None:
         )
 
     prop()
+    # A self-loop with next_action == action: Q[2, 1] = 4, r = 1, gamma 0.9, alpha 0.5: target 4.6, new 4.3.
+    Q = np.zeros((3, 3))
+    Q[2] = [0.0, 4.0, 1.0]
+    sarsa_update(Q, 2, 1, 1.0, 2, 1, False, 0.5, 0.9)
+    check(
+        abs(Q[2, 1] - 4.3) < 1e-9,
+        f"on a self-loop (next_state == state == 2, next_action == action == 1) Q[2, 1] became {Q[2, 1]:.4f}, "
+        "expected 4.3: compute the target from Q as it was, then update Q[state, action] once.",
+    )
