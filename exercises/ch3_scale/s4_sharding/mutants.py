@@ -37,16 +37,6 @@ class ShardedKeepsAll(ref.ShardedMomentumSGD):
 mutant("ShardedMomentumSGD", "keeps the full momentum buffer on every rank")(ShardedKeepsAll)
 
 
-class ShardedNoAverage(ref.ShardedMomentumSGD):
-    def step(self) -> None:
-        for p in self.params:
-            p.grad *= dist.get_world_size()  # undoes the division: a sum, not a mean
-        super().step()
-
-
-mutant("ShardedMomentumSGD", "sums the gradients instead of averaging them")(ShardedNoAverage)
-
-
 @mutant("column_parallel", "slices the input features (dim 1) instead of the output features")
 def column_wrong_dim(layer: nn.Linear, x: Tensor, rank: int, world_size: int) -> Tensor:
     return F.linear(x, layer.weight, layer.bias).tensor_split(world_size, dim=0)[rank]
@@ -217,3 +207,11 @@ def row_mm(layer: nn.Linear, h_shard: Tensor) -> Tensor:
 def tp_no_relu(fc1: nn.Linear, fc2: nn.Linear, x: Tensor) -> Tensor:
     world, rank = dist.get_world_size(), dist.get_rank()
     return ref.row_parallel(fc2, ref.column_parallel(fc1, x, rank, world))
+
+
+@mutant("ShardedMomentumSGD", "sums the gradients instead of averaging them")
+class ShardedNoAverage(_SlicedSGD):
+    def averaged_grads(self) -> Tensor:
+        grads = torch.cat([p.grad.flatten() for p in self.params])
+        dist.all_reduce(grads)
+        return grads

@@ -19,7 +19,7 @@ from exercises.ch3_scale.harness import run_ranks
 from exercises.ch3_scale.models import MLP, MLPConfig, make_data
 from exercises.ch3_scale.s4_sharding import solutions as ref
 from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_equal, check, fail, learner_test
-from exercises.framework.guards import assert_no_history, unchanged
+from exercises.framework.guards import assert_no_history, corner, unchanged
 
 WORLD_SIZES = (1, 2, 3, 4)
 TIMEOUT_S = 60.0
@@ -71,7 +71,9 @@ def _sgd_worker(rank: int, world: int, optimizer_cls: type, lrs: list[float]) ->
         optimizer.lr = lr  # what the scheduler set for this step
         model.zero_grad()
         F.mse_loss(model(x[mine]), y[mine]).backward()
-        with unchanged("ShardedMomentumSGD.step()", grads_of=params):
+        with unchanged(
+            "ShardedMomentumSGD.step() (average a copy: torch.cat of the gradients makes one)", grads_of=params
+        ):
             optimizer.step()
     assert_no_history(optimizer, "ShardedMomentumSGD")
     state = getattr(optimizer, "momentum", None)
@@ -176,7 +178,10 @@ def _row_worker(rank: int, world: int, row_parallel: Callable) -> dict[str, Tens
     h = torch.randn(2, 3, D_HIDDEN, generator=torch.Generator().manual_seed(7))
     want = fc2(h)
     shard = h.tensor_split(world, dim=-1)[rank]
-    with unchanged("row_parallel(layer, h_shard)", layer=fc2, h_shard=shard):
+    with (
+        corner(f"row_parallel with h_shard of shape {tuple(shard.shape)} (leading batch and sequence dimensions)"),
+        unchanged("row_parallel(layer, h_shard)", layer=fc2, h_shard=shard),
+    ):
         out = row_parallel(fc2, shard)
     return {"out": out, "want": want}
 
