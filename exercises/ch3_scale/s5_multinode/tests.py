@@ -321,8 +321,14 @@ def resume_scenario(
     train: Callable, cfg: ref.TrainConfig = RESUME_CFG, die_at: int = DIE_AT
 ) -> tuple[dict, dict, list[str]]:
     """(uninterrupted weights, resumed weights, files left by the killed run) at world size 2."""
+    uninterrupted, resumed, left = _resume_runs(train, cfg, die_at)
+    return uninterrupted[0], resumed, left
+
+
+def _resume_runs(train: Callable, cfg: ref.TrainConfig, die_at: int) -> tuple[list[dict], dict, list[str]]:
+    """resume_scenario, with the uninterrupted run's weights on every rank."""
     with tempfile.TemporaryDirectory() as clean, tempfile.TemporaryDirectory() as crashy:
-        uninterrupted = run_ranks(train, 2, cfg, clean, timeout_s=TIMEOUT_S)[0]
+        uninterrupted = run_ranks(train, 2, cfg, clean, timeout_s=TIMEOUT_S)
         try:
             run_ranks(train, 2, dataclasses.replace(cfg, die_at=die_at), crashy, timeout_s=TIMEOUT_S)
         except RankFailure as failure:
@@ -345,9 +351,8 @@ def test_train_resumable(train_resumable) -> None:
     # resumes mid-run (not at step 0) with Adam's moments nonzero and its step count at 4: a resume
     # that forgets the moments or the step count (bias correction 1 - beta^t restarts) differs.
     # Dropout (p = 0.3) makes the RNG state matter; ranks draw different batches, so averaging matters.
-    uninterrupted, resumed, left = resume_scenario(train_resumable)
-    with tempfile.TemporaryDirectory() as folder:
-        ranks = run_ranks(train_resumable, 2, RESUME_CFG, folder, timeout_s=TIMEOUT_S)
+    ranks, resumed, left = _resume_runs(train_resumable, RESUME_CFG, DIE_AT)
+    uninterrupted = ranks[0]
     with tempfile.TemporaryDirectory() as folder:
         want = run_ranks(ref.train_resumable, 2, RESUME_CFG, folder, timeout_s=TIMEOUT_S)[0]
     for name in want:
