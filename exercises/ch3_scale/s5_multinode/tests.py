@@ -93,7 +93,9 @@ def test_ranks_from_environment(ranks_from_environment) -> None:
         }
         slurm = {"SLURM_PROCID": str(rank), "SLURM_LOCALID": str(local), "SLURM_NTASKS": str(world)}
         for name, env in (("torchrun (inside a Slurm job)", torchrun), ("Slurm srun", slurm)):
-            got = ranks_from_environment(dict(env))
+            handed = dict(env)
+            with unchanged("ranks_from_environment(env)", env=handed):
+                got = ranks_from_environment(handed)
             if tuple(got) == (local, local, world) and rank != local:
                 fail(f"under {name} you returned the local rank as the global rank: {got}")
             assert_equal(tuple(got), (rank, local, world), f"ranks_from_environment under {name} {env}")
