@@ -33,20 +33,29 @@ TIMEOUT_S = 30.0  # tiny tensors finish in well under a second; longer means a d
 
 @dataclass
 class _SendCounter:
-    """Counts the messages and elements this rank sends through dist.send and dist.isend."""
+    """Counts the messages and elements this rank sends through dist.send and dist.isend, and
+    checks that every tensor sent or received has the input's dtype: a mismatch would otherwise
+    kill the process inside gloo with a message about sizes."""
 
     messages: int = 0
     elements: int = 0
+    dtype: torch.dtype | None = None  # the dtype of this case's input
     originals: dict[str, Callable] = field(default_factory=dict)
 
     def install(self) -> None:
-        for name in ("send", "isend"):
+        for name in ("send", "isend", "recv", "irecv"):
             original = getattr(dist, name)
             self.originals[name] = original
 
-            def counted(tensor: Tensor, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
-                self.messages += 1
-                self.elements += tensor.numel()
+            def counted(tensor: Tensor, *args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+                if self.dtype is not None and tensor.dtype != self.dtype:
+                    fail(
+                        f"dist.{_name} was given a {tensor.dtype} tensor while the input x is {self.dtype}: "
+                        "allocate buffers with torch.empty_like(x) (not torch.zeros(x.shape)) and send x as it is."
+                    )
+                if _name in ("send", "isend"):
+                    self.messages += 1
+                    self.elements += tensor.numel()
                 return _original(tensor, *args, **kwargs)
 
             setattr(dist, name, counted)
@@ -102,10 +111,12 @@ def _case_worker(rank: int, world: int, fn: Callable, op: str) -> dict[str, Tens
         x = torch.randn(shape, generator=generator, dtype=dtype).to(rank_device(rank))
         before = x.clone()
         counter.messages = counter.elements = 0
+        counter.dtype = dtype
         out, aliased = _learner_call(op, fn, x, world)
         results |= {f"in{i}": before, f"out{i}": out, f"modified{i}": torch.tensor(not torch.equal(x, before))}
         results[f"aliased{i}"] = torch.tensor(aliased)
         results |= {f"messages{i}": torch.tensor(counter.messages), f"elements{i}": torch.tensor(counter.elements)}
+        counter.dtype = None
         results[f"ref{i}"] = _reference(op, before, world)
     return results
 
