@@ -67,6 +67,8 @@ def _measured_state_bytes(cfg: MLPConfig, name: str) -> int:
 
 @learner_test
 def test_training_state_bytes(training_state_bytes) -> None:
+    # Each term moves the answer by n * bytes_per_value: "sgd" counts parameters and gradients, "momentum"
+    # adds one buffer, "adam" two moments (all measured on a real optimiser); bytes_per_value=2 scales them all.
     @LEARNER_SETTINGS
     @given(configs, st.sampled_from(sorted(_OPTIMIZERS)))
     def prop(cfg: MLPConfig, name: str) -> None:
