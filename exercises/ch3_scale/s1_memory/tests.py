@@ -303,6 +303,12 @@ def test_checkpointed_forward(checkpointed_forward) -> None:
         out = checkpointed_forward(model, x, segments)
         check(isinstance(out, Tensor), f"checkpointed_forward returned {type(out).__name__}, not a tensor")
         assert_close(out, plain(x), f"checkpointed_forward(model, x, segments={segments}) output", atol=1e-6)
+        check(
+            out.requires_grad,
+            f"checkpointed_forward(model, x, segments={segments}) returned a tensor with no autograd graph, so no "
+            "parameter would get a gradient. With use_reentrant=True and an input that needs no gradient, "
+            "checkpoint drops the graph: pass use_reentrant=False.",
+        )
         out.square().sum().backward()
         plain(x).square().sum().backward()
         for (name, p), q in zip(model.named_parameters(), plain.parameters()):
