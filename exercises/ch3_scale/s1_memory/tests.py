@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from exercises.ch3_scale.models import MLP, MLPConfig
 from exercises.ch3_scale.s1_memory import solutions as ref
 from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_equal, check, fail, learner_test
+from exercises.framework.guards import corner, unchanged
 
 configs = st.builds(
     MLPConfig, d_in=st.integers(1, 12), d_hidden=st.integers(1, 12), d_out=st.integers(1, 6), n_layers=st.integers(1, 5)
@@ -66,6 +67,8 @@ def _measured_state_bytes(cfg: MLPConfig, name: str) -> int:
 
 @learner_test
 def test_training_state_bytes(training_state_bytes) -> None:
+    # Each term moves the answer by n * bytes_per_value: "sgd" counts parameters and gradients, "momentum"
+    # adds one buffer, "adam" two moments (all measured on a real optimiser); bytes_per_value=2 scales them all.
     @LEARNER_SETTINGS
     @given(configs, st.sampled_from(sorted(_OPTIMIZERS)))
     def prop(cfg: MLPConfig, name: str) -> None:
@@ -107,6 +110,18 @@ def test_saved_activation_bytes(saved_activation_bytes) -> None:
         check(got == want, f"saved_activation_bytes for {cfg}, batch {batch}: {got} bytes, expected {want}")
 
     prop()
+    # fn is any function of x, not always the model: here tanh after the model saves its output too,
+    # batch * d_out more values, which an implementation that runs model(x) instead of fn(x) misses.
+    cfg = MLPConfig(d_in=5, d_hidden=7, d_out=4, n_layers=2)
+    model, x = _model(cfg), torch.randn(3, cfg.d_in)
+    with unchanged("saved_activation_bytes(fn, x, model)", x=x, model=model):
+        got = saved_activation_bytes(lambda v: model(v).tanh(), x, model)
+    want = ref.saved_activation_bytes(model, x, model) + 3 * cfg.d_out * 4
+    check(
+        got == want,
+        f"saved_activation_bytes(lambda v: model(v).tanh(), x, model) = {got}; autograd saved {want} bytes (tanh "
+        f"saves its output as well). Run fn(x), not model(x): model is there only to tell you which storages to skip.",
+    )
 
 
 @learner_test
@@ -124,6 +139,13 @@ def test_mlp_activation_bytes(mlp_activation_bytes) -> None:
                 "ReLU saves its output, which is also the next Linear's saved input (one storage)."
             )
         check(got == want, f"mlp_activation_bytes({cfg}, batch={batch}) = {got}; autograd saved {want} bytes")
+        # bytes_per_value=2 (fp16/bf16 activations) halves every term
+        half = mlp_activation_bytes(cfg, batch, 2)
+        check(
+            half * 2 == want,
+            f"mlp_activation_bytes({cfg}, {batch}, bytes_per_value=2) = {half}, expected {want // 2}: "
+            "multiply the number of saved values by bytes_per_value rather than by a fixed 4.",
+        )
 
     prop()
 
@@ -177,7 +199,8 @@ def test_underflow_fraction(underflow_fraction) -> None:
     def prop(log_scale: float, dtype: torch.dtype, seed: int) -> None:
         t = torch.randn(200, generator=torch.Generator().manual_seed(seed)) * 10**log_scale
         t[::7] = 0.0  # zeros are not underflow
-        got = underflow_fraction(t, dtype)
+        with unchanged(f"underflow_fraction(t, {dtype})", t=t):
+            got = underflow_fraction(t, dtype)
         want = ref.underflow_fraction(t, dtype)
         over_all = float((t.to(dtype) == 0).float().mean())
         assert_close(
@@ -197,45 +220,76 @@ def _scaler_model() -> tuple[nn.Linear, torch.optim.Optimizer]:
     return layer, torch.optim.SGD(layer.parameters(), lr=0.1)
 
 
+def _scaled_step(scaler, layer: nn.Linear, optimizer: torch.optim.Optimizer, bad: float | None = None) -> bool:
+    """One step of the loss-scaling loop on x = ones: the true gradient of every weight is 1.
+    `bad` (inf or nan) is written into one gradient after backward, as an overflow would."""
+    optimizer.zero_grad()
+    loss = layer(torch.ones(1, 3)).sum()
+    with unchanged("scaler.scale_loss(loss)", loss=loss):
+        scaled = scaler.scale_loss(loss)
+    scaled.backward()
+    if bad is not None:
+        layer.weight.grad[0, 0] = bad
+    return scaler.step(optimizer, list(layer.parameters()))
+
+
 @learner_test
 def test_lossscaler(LossScaler) -> None:
     layer, optimizer = _scaler_model()
     scaler = LossScaler(init_scale=8.0, growth_interval=2)
-    x = torch.ones(1, 3)
-    before = layer.weight.detach().clone()
-    scaler.scale_loss(layer(x).sum()).backward()
-    check(scaler.step(optimizer, list(layer.parameters())) is True, "a step with finite gradients should return True")
-    # dL/dW = x = 1 for every weight, so one SGD step with lr 0.1 moves each weight by exactly -0.1.
-    moved = (layer.weight.detach() - before).flatten()
-    assert_close(
-        moved,
-        torch.full((3,), -0.1),
-        "the weight change after one step (lr 0.1, true gradient 1)",
-        diagnose={"the gradients were not unscaled before the optimiser step": torch.full((3,), -0.8)},
-    )
-    check(scaler.scale == 8.0, f"after 1 good step of 2 the scale should stay 8, got {scaler.scale}")
-    optimizer.zero_grad()
-    scaler.scale_loss(layer(x).sum()).backward()
-    scaler.step(optimizer, list(layer.parameters()))
-    check(scaler.scale == 16.0, f"after growth_interval=2 good steps the scale should double to 16, got {scaler.scale}")
-    optimizer.zero_grad()
-    weights = layer.weight.detach().clone()
-    scaler.scale_loss(layer(x).sum()).backward()
-    layer.weight.grad[0, 0] = float("inf")  # an overflow
-    stepped = scaler.step(optimizer, list(layer.parameters()))
-    check(stepped is False, "a step with an inf gradient must be skipped and return False")
-    check(
-        torch.equal(layer.weight.detach(), weights),
-        "the weights changed on a step with an inf gradient: skip optimizer.step()",
-    )
-    check(scaler.scale == 8.0, f"after an overflow the scale should halve from 16 to 8, got {scaler.scale}")
-    optimizer.zero_grad()
-    scaler.scale_loss(layer(x).sum()).backward()
-    scaler.step(optimizer, list(layer.parameters()))
+    # Every weight's true gradient is 1, so each good SGD step (lr 0.1) moves every weight by exactly -0.1,
+    # whatever the scale: the step must divide by the scale the loss was multiplied by.
+    for step, scale_after in enumerate([8.0, 16.0, 16.0, 32.0], start=1):
+        before = layer.weight.detach().clone()
+        scale = scaler.scale
+        stepped = _scaled_step(scaler, layer, optimizer)
+        check(stepped is True, f"good step {step}: a step with finite gradients should return True")
+        assert_close(
+            (layer.weight.detach() - before).flatten(),
+            torch.full((3,), -0.1),
+            f"the weight change at good step {step} (scale {scale}, lr 0.1, true gradient 1)",
+            diagnose={
+                "the gradients were not unscaled before the optimiser step": torch.full((3,), -0.1 * scale),
+                "you unscaled by the new scale: change the scale only after unscaling and stepping": torch.full(
+                    (3,), -0.05
+                ),
+            },
+        )
+        check(
+            scaler.scale == scale_after,
+            f"after {step} good steps with init_scale=8, growth_interval=2 the scale should be {scale_after}, got "
+            f"{scaler.scale}. Double it after every growth_interval consecutive good steps, then count again from 0.",
+        )
+    for bad in (float("inf"), float("nan")):  # "not finite" covers both
+        weights = layer.weight.detach().clone()
+        with corner(f"a gradient that is {bad}"):
+            stepped = _scaled_step(scaler, layer, optimizer, bad=bad)
+        check(stepped is False, f"a step with a {bad} gradient must be skipped and return False (use torch.isfinite)")
+        check(
+            torch.equal(layer.weight.detach(), weights),
+            f"the weights changed on a step with a {bad} gradient: skip optimizer.step()",
+        )
+    check(scaler.scale == 8.0, f"after two overflows the scale should halve twice, from 32 to 8, got {scaler.scale}")
+    _scaled_step(scaler, layer, optimizer)
     check(
         scaler.scale == 8.0,
         "after an overflow the count of good steps must restart: one good step must not double the scale",
     )
+
+
+def _saved_storages(fn, x: Tensor, model: nn.Module) -> int:
+    """How many distinct non-parameter storages autograd saves while computing fn(x)."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: set[int] = set()
+
+    def pack(t: Tensor) -> Tensor:
+        if t.untyped_storage().data_ptr() not in params:
+            seen.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return len(seen)
 
 
 @learner_test
@@ -249,6 +303,12 @@ def test_checkpointed_forward(checkpointed_forward) -> None:
         out = checkpointed_forward(model, x, segments)
         check(isinstance(out, Tensor), f"checkpointed_forward returned {type(out).__name__}, not a tensor")
         assert_close(out, plain(x), f"checkpointed_forward(model, x, segments={segments}) output", atol=1e-6)
+        check(
+            out.requires_grad,
+            f"checkpointed_forward(model, x, segments={segments}) returned a tensor with no autograd graph, so no "
+            "parameter would get a gradient. With use_reentrant=True and an input that needs no gradient, "
+            "checkpoint drops the graph: pass use_reentrant=False.",
+        )
         out.square().sum().backward()
         plain(x).square().sum().backward()
         for (name, p), q in zip(model.named_parameters(), plain.parameters()):
@@ -259,4 +319,13 @@ def test_checkpointed_forward(checkpointed_forward) -> None:
             saved < full,
             f"with {segments} checkpointed segments autograd still saved {saved} bytes of activations, as "
             f"many as without checkpointing ({full}): run each segment under torch.utils.checkpoint.checkpoint.",
+        )
+        # Each checkpointed segment keeps only its input: `segments` storages, one per piece (11 modules
+        # do not split evenly into 2 or 3, so a split into pieces of size `segments` shows here).
+        inputs = _saved_storages(lambda v: checkpointed_forward(fresh, v, segments), x, fresh)
+        check(
+            inputs == segments,
+            f"with segments={segments} autograd kept {inputs} segment inputs; split model.net ({len(model.net)} "
+            f"modules) into exactly {segments} consecutive pieces (not pieces of {segments} modules), each "
+            "run under checkpoint.",
         )

@@ -9,7 +9,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from exercises.ch3_scale.s2_collectives import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
 @mutant("ring_shift", "turns the ring the wrong way: sends to rank - 1, receives from rank + 1")
@@ -31,6 +31,22 @@ def shift_send_first(x: Tensor) -> Tensor:
     return received
 
 
+@mutant("ring_shift", "receives into torch.zeros(x.shape): float32 whatever x's dtype", kind=DOMAIN_CORNER)
+def shift_into_float32(x: Tensor) -> Tensor:
+    rank, world = dist.get_rank(), dist.get_world_size()
+    received = torch.zeros(x.shape)
+    request = dist.isend(x.float(), (rank + 1) % world)
+    dist.recv(received, (rank - 1) % world)
+    request.wait()
+    return received
+
+
+@mutant("broadcast", "the source returns x itself, not a copy", kind=SIDE_EFFECT)
+def broadcast_returns_input(x: Tensor, src: int) -> Tensor:
+    out = ref.broadcast(x, src)
+    return x if dist.get_rank() == src else out
+
+
 @mutant("broadcast", "assumes the source is rank 0")
 def broadcast_from_zero(x: Tensor, src: int) -> Tensor:
     return ref.broadcast(x, 0)
@@ -46,12 +62,12 @@ def tree_absolute_ranks(x: Tensor, src: int) -> Tensor:
     return ref.tree_broadcast(x, 0)
 
 
-@mutant("reduce", "averages instead of summing")
+@mutant("reduce", "averages instead of summing", kind=HIDDEN_TERM)
 def reduce_mean(x: Tensor, dst: int) -> Tensor:
     return ref.reduce(x, dst) / dist.get_world_size()
 
 
-@mutant("reduce", "the destination leaves out its own tensor")
+@mutant("reduce", "the destination leaves out its own tensor", kind=HIDDEN_TERM)
 def reduce_without_self(x: Tensor, dst: int) -> Tensor:
     total = ref.reduce(x, dst)
     return total - x if dist.get_rank() == dst else total
@@ -68,12 +84,23 @@ def gather_wrong_slots(x: Tensor) -> list[Tensor]:
     return gathered
 
 
+@mutant("all_gather", "puts x itself in its own slot of the list", kind=SIDE_EFFECT)
+def gather_keeps_input(x: Tensor) -> list[Tensor]:
+    gathered = ref.all_gather(x)
+    gathered[dist.get_rank()] = x
+    return gathered
+
+
 @mutant("naive_all_reduce", "reduces to rank 0 but never broadcasts the sum back")
 def all_reduce_without_broadcast(x: Tensor) -> Tensor:
     return ref.reduce(x, 0)
 
 
-@mutant("ring_reduce_scatter", "splits with torch.chunk, which gives fewer than p chunks for awkward sizes")
+@mutant(
+    "ring_reduce_scatter",
+    "splits with torch.chunk, which gives fewer than p chunks for awkward sizes",
+    kind=DOMAIN_CORNER,
+)
 def reduce_scatter_with_chunk(x: Tensor) -> Tensor:
     rank, world = dist.get_rank(), dist.get_world_size()
     chunks = [c.clone() for c in x.flatten().chunk(world)]
@@ -102,7 +129,21 @@ def reduce_scatter_off_by_one(x: Tensor) -> Tensor:
     return chunks[(rank + 1) % world]
 
 
-@mutant("ring_all_reduce", "averages: divides the sum by the world size")
+@mutant("ring_reduce_scatter", "adds into the chunks of x.flatten() in place: they are views of x", kind=SIDE_EFFECT)
+def reduce_scatter_into_views(x: Tensor) -> Tensor:
+    rank, world = dist.get_rank(), dist.get_world_size()
+    chunks = list(x.flatten().tensor_split(world))
+    for step in range(world - 1):
+        send_index, recv_index = (rank - step - 1) % world, (rank - step - 2) % world
+        buffer = torch.empty_like(chunks[recv_index])
+        request = dist.isend(chunks[send_index], (rank + 1) % world)
+        dist.recv(buffer, (rank - 1) % world)
+        request.wait()
+        chunks[recv_index] += buffer
+    return chunks[rank].clone()
+
+
+@mutant("ring_all_reduce", "averages: divides the sum by the world size", kind=HIDDEN_TERM)
 def ring_mean(x: Tensor) -> Tensor:
     return ref.ring_all_reduce(x) / dist.get_world_size()
 

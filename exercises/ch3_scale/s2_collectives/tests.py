@@ -1,9 +1,12 @@
 """Tests for section 3.2. Call them from your notebook, e.g. `tests.test_ring_all_reduce(ring_all_reduce)`.
 
 Each collective runs on 2, then 3, then 4 processes (stopping at the first failure), on inputs of
-several shapes, including ones that do not split evenly into `world_size` chunks and one
-smaller than `world_size`. Every rank's result is compared with torch.distributed's own
-collective on the same inputs. A hang is reported as a deadlock after `TIMEOUT_S` seconds.
+several shapes, including ones that do not split evenly into `world_size` chunks, one
+smaller than `world_size` and one in float64 (a receive buffer must take the input's dtype).
+Every rank's result is compared with torch.distributed's own collective on the same inputs
+(ranks hold different random tensors, so a mean, one rank's tensor or a sum missing one rank
+all differ from the sum). Inputs must come back unchanged, and results must be new tensors, not
+the input or a view of it. A hang is reported as a deadlock after `TIMEOUT_S` seconds.
 """
 
 from __future__ import annotations
@@ -23,33 +26,48 @@ from exercises.ch3_scale.s2_collectives import solutions as ref
 from exercises.framework.asserts import LEARNER_SETTINGS, assert_close, assert_shape, check, fail, learner_test
 
 WORLD_SIZES = (2, 3, 4)
-SHAPES = [(1,), (5,), (3, 4), (2, 3, 5)]
+SHAPES = [(1,), (5,), (3, 4), (2, 3, 5), (7,)]
+DTYPES = [torch.float32] * 4 + [torch.float64]  # the last input is float64: buffers follow x's dtype
 TIMEOUT_S = 30.0  # tiny tensors finish in well under a second; longer means a deadlock
 
 
 @dataclass
 class _SendCounter:
-    """Counts the messages and elements this rank sends through dist.send and dist.isend."""
+    """Counts the messages and elements this rank sends through dist.send and dist.isend, and
+    checks that every tensor sent or received has the input's dtype: a mismatch would otherwise
+    kill the process inside gloo with a message about sizes."""
 
     messages: int = 0
     elements: int = 0
+    dtype: torch.dtype | None = None  # the dtype of this case's input
     originals: dict[str, Callable] = field(default_factory=dict)
 
     def install(self) -> None:
-        for name in ("send", "isend"):
+        for name in ("send", "isend", "recv", "irecv"):
             original = getattr(dist, name)
             self.originals[name] = original
 
-            def counted(tensor: Tensor, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
-                self.messages += 1
-                self.elements += tensor.numel()
+            def counted(tensor: Tensor, *args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+                if self.dtype is not None and tensor.dtype != self.dtype:
+                    fail(
+                        f"dist.{_name} was given a {tensor.dtype} tensor while the input x is {self.dtype}: "
+                        "allocate buffers with torch.empty_like(x) (not torch.zeros(x.shape)) and send x as it is."
+                    )
+                if _name in ("send", "isend"):
+                    self.messages += 1
+                    self.elements += tensor.numel()
                 return _original(tensor, *args, **kwargs)
 
             setattr(dist, name, counted)
 
 
-def _learner_call(op: str, fn: Callable, x: Tensor, world: int) -> Tensor:
-    """Call the learner's function for `op`, checking the type of what comes back."""
+def _shares_memory(out: Tensor, x: Tensor) -> bool:
+    return out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+
+
+def _learner_call(op: str, fn: Callable, x: Tensor, world: int) -> tuple[Tensor, bool]:
+    """Call the learner's function for `op`, checking the type of what comes back; also say
+    whether the result (or a slot of the list) is the input itself or a view of it."""
     name = getattr(fn, "__name__", op)
     out = fn(x, world - 1) if op in ("broadcast", "reduce") else fn(x)
     if op == "all_gather":
@@ -61,10 +79,10 @@ def _learner_call(op: str, fn: Callable, x: Tensor, world: int) -> Tensor:
         for r, piece in enumerate(out):
             check(isinstance(piece, Tensor), f"{name}: slot {r} of the list is {type(piece).__name__}, not a tensor")
             assert_shape(piece, x.shape, f"{name}: slot {r} of the list")
-        return torch.stack(list(out))
+        return torch.stack(list(out)), any(_shares_memory(piece, x) for piece in out)
     check(out is not None, f"{name} returned None on rank {dist.get_rank()}: did you forget `return`?")
     check(isinstance(out, Tensor), f"{name} returned a {type(out).__name__}, not a tensor")
-    return out
+    return out, _shares_memory(out, x)
 
 
 def _reference(op: str, x: Tensor, world: int) -> Tensor:
@@ -88,14 +106,17 @@ def _case_worker(rank: int, world: int, fn: Callable, op: str) -> dict[str, Tens
     counter = _SendCounter()
     counter.install()
     results: dict[str, Tensor] = {}
-    for i, shape in enumerate(SHAPES):
+    for i, (shape, dtype) in enumerate(zip(SHAPES, DTYPES)):
         generator = torch.Generator().manual_seed(1000 * i + rank)
-        x = torch.randn(shape, generator=generator).to(rank_device(rank))
+        x = torch.randn(shape, generator=generator, dtype=dtype).to(rank_device(rank))
         before = x.clone()
         counter.messages = counter.elements = 0
-        out = _learner_call(op, fn, x, world)
+        counter.dtype = dtype
+        out, aliased = _learner_call(op, fn, x, world)
         results |= {f"in{i}": before, f"out{i}": out, f"modified{i}": torch.tensor(not torch.equal(x, before))}
+        results[f"aliased{i}"] = torch.tensor(aliased)
         results |= {f"messages{i}": torch.tensor(counter.messages), f"elements{i}": torch.tensor(counter.elements)}
+        counter.dtype = None
         results[f"ref{i}"] = _reference(op, before, world)
     return results
 
@@ -135,16 +156,28 @@ def _check_collective(fn: Callable, op: str, what: str) -> list[list[dict[str, T
     runs = []
     for world in WORLD_SIZES:
         results = run_ranks(_case_worker, world, fn, op, timeout_s=TIMEOUT_S)
-        for i, shape in enumerate(SHAPES):
+        for i, (shape, dtype) in enumerate(zip(SHAPES, DTYPES)):
             inputs = [r[f"in{i}"] for r in results]
             for rank, res in enumerate(results):
-                where = f"{what} at world size {world}, rank {rank}, input of shape {shape}"
+                where = f"{what} at world size {world}, rank {rank}, input of shape {shape}, {dtype}"
                 check(
                     not bool(res[f"modified{i}"]),
-                    f"{where}: the input tensor was modified. Work on a copy (x.clone()).",
+                    f"{where}: the input tensor was modified. Work on a copy (x.clone()); chunks of "
+                    "x.flatten() are views of x, so add into them with `chunk = chunk + buffer`, not `+=`.",
                 )
                 if op == "reduce" and rank != world - 1:
                     continue  # only the destination's result is defined
+                check(
+                    not bool(res[f"aliased{i}"]),
+                    f"{where}: the result is the input tensor itself (or a view of it), so the caller's x and the "
+                    "result would change together. Return a new tensor: x.clone() where this rank already has "
+                    "the data.",
+                )
+                check(
+                    res[f"out{i}"].dtype == dtype,
+                    f"{where}: the result is {res[f'out{i}'].dtype}; keep the input's dtype (torch.empty_like(x), "
+                    "not torch.zeros(x.shape)).",
+                )
                 assert_close(
                     res[f"out{i}"], res[f"ref{i}"], where, atol=1e-5, diagnose=_mistakes(op, inputs, rank, world)
                 )

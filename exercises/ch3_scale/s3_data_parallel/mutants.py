@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from exercises.ch3_scale.s3_data_parallel import solutions as ref
-from exercises.framework.mutants import mutant
+from exercises.framework.mutants import DOMAIN_CORNER, HIDDEN_TERM, SIDE_EFFECT, mutant
 
 
-@mutant("shard_indices", "gives every rank N // p samples, dropping the remainder")
+@mutant("shard_indices", "gives every rank N // p samples, dropping the remainder", kind=DOMAIN_CORNER)
 def shard_drops_remainder(n: int, rank: int, world_size: int) -> range:
     size = n // world_size
     return range(rank * size, (rank + 1) * size)
@@ -29,20 +29,38 @@ def broadcast_weights_only(model: nn.Module, src: int = 0) -> None:
             dist.broadcast(p.data, src)
 
 
-@mutant("average_gradients", "sums, then divides by the world size (wrong on uneven shards)")
+@mutant("broadcast_parameters", "always broadcasts from rank 0, ignoring src", kind=DOMAIN_CORNER)
+def broadcast_from_zero(model: nn.Module, src: int = 0) -> None:
+    ref.broadcast_parameters(model, 0)
+
+
+@mutant(
+    "broadcast_parameters",
+    "replaces each parameter with a new nn.Parameter holding the source's values",
+    kind=SIDE_EFFECT,
+)
+def broadcast_into_new_parameters(model: nn.Module, src: int = 0) -> None:
+    for module in model.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            received = p.detach().clone()
+            dist.broadcast(received, src)
+            setattr(module, name, nn.Parameter(received))
+
+
+@mutant("average_gradients", "sums, then divides by the world size (wrong on uneven shards)", kind=HIDDEN_TERM)
 def average_by_world_size(model: nn.Module, local_count: int) -> None:
     for p in model.parameters():
         dist.all_reduce(p.grad)
         p.grad /= dist.get_world_size()
 
 
-@mutant("average_gradients", "sums without averaging")
+@mutant("average_gradients", "sums without averaging", kind=HIDDEN_TERM)
 def average_forgets_to_divide(model: nn.Module, local_count: int) -> None:
     for p in model.parameters():
         dist.all_reduce(p.grad)
 
 
-@mutant("ddp_loss_scale", "scales by n_r / N, forgetting that DDP divides by p again")
+@mutant("ddp_loss_scale", "scales by n_r / N, forgetting that DDP divides by p again", kind=HIDDEN_TERM)
 def loss_scale_without_p(local_count: int, global_count: int, world_size: int) -> float:
     return local_count / global_count
 
@@ -115,10 +133,22 @@ def step_without_zero_grad(ddp, optimizer: torch.optim.Optimizer, x: Tensor, y: 
     return loss.item()
 
 
-@mutant("data_parallel_step", "forgets the loss scale (wrong on uneven shards)")
+@mutant("data_parallel_step", "forgets the loss scale (wrong on uneven shards)", kind=HIDDEN_TERM)
 def step_without_scale(ddp, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, global_count: int) -> float:
     optimizer.zero_grad()
     loss = F.mse_loss(ddp(x), y)
+    loss.backward()
+    ddp.finish()
+    optimizer.step()
+    return loss.item()
+
+
+@mutant("data_parallel_step", "returns the scaled loss that went into backward")
+def step_returns_scaled_loss(
+    ddp: ref.OverlappingDataParallel, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, global_count: int
+) -> float:
+    optimizer.zero_grad()
+    loss = F.mse_loss(ddp(x), y) * ref.ddp_loss_scale(len(x), global_count, dist.get_world_size())
     loss.backward()
     ddp.finish()
     optimizer.step()

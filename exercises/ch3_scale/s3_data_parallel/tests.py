@@ -124,27 +124,43 @@ def test_shard_indices(shard_indices) -> None:
 
 
 def _broadcast_worker(rank: int, world: int, broadcast_parameters: Callable) -> dict[str, Tensor]:
-    model = _model(seed=rank)  # deliberately different on every rank
-    broadcast_parameters(model)
-    return {f"param{i}": p.detach() for i, p in enumerate(model.parameters())}
+    results = {}
+    for call, src in enumerate([None, world - 1]):  # the default source (rank 0), then the last rank
+        model = _model(seed=rank)  # deliberately different on every rank
+        before = list(model.parameters())
+        broadcast_parameters(model) if src is None else broadcast_parameters(model, src)
+        same_objects = all(p is q for p, q in zip(model.parameters(), before, strict=True))
+        results |= {f"param{call}_{i}": p.detach() for i, p in enumerate(model.parameters())}
+        results[f"same_objects{call}"] = torch.tensor(same_objects)
+    return results
 
 
 @learner_test
 def test_broadcast_parameters(broadcast_parameters) -> None:
     for world, results in _run(_broadcast_worker, broadcast_parameters).items():
-        want = list(_model(seed=0).parameters())
-        for rank, res in enumerate(results):
-            for i, target in enumerate(want):
-                assert_close(
-                    res[f"param{i}"],
-                    target.detach(),
-                    f"world size {world}, rank {rank}: parameter {i} after broadcast_parameters",
-                    atol=0,
-                    rtol=0,
-                    diagnose={
-                        "this rank kept its own initial weights": list(_model(seed=rank).parameters())[i].detach()
-                    },
+        for call, (src, how) in enumerate([(0, "broadcast_parameters(model)"), (world - 1, f"src={world - 1}")]):
+            want = list(_model(seed=src).parameters())
+            for rank, res in enumerate(results):
+                check(
+                    bool(res[f"same_objects{call}"]),
+                    f"world size {world}, rank {rank}: after {how} the model holds new parameter objects, so an "
+                    "optimiser built before would still update the old ones. Overwrite each parameter in place: "
+                    "dist.broadcast(p.data, src).",
                 )
+                for i, target in enumerate(want):
+                    assert_close(
+                        res[f"param{call}_{i}"],
+                        target.detach(),
+                        f"world size {world}, rank {rank}: parameter {i} after {how} (the source is rank {src})",
+                        atol=0,
+                        rtol=0,
+                        diagnose={
+                            "this rank kept its own initial weights": list(_model(seed=rank).parameters())[i].detach(),
+                            "you broadcast from rank 0; use the `src` argument": list(_model(seed=0).parameters())[
+                                i
+                            ].detach(),
+                        },
+                    )
 
 
 def _average_worker(rank: int, world: int, average_gradients: Callable) -> dict[str, Tensor]:
@@ -311,14 +327,24 @@ def _step_worker(rank: int, world: int, step: Callable) -> dict[str, Tensor]:
     opt_ours = torch.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
     opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
     x, y = _shard(rank, world)
+    returned, losses = [], []
     for _ in range(3):
-        step(wrapped, opt_ours, x, y, GLOBAL_BATCH)
+        got = step(wrapped, opt_ours, x, y, GLOBAL_BATCH)
+        check(
+            isinstance(got, float | int) or (isinstance(got, Tensor) and got.numel() == 1),
+            f"data_parallel_step returned {type(got).__name__}; return the loss as a float: loss.item()",
+        )
+        returned.append(float(got))
         opt_theirs.zero_grad()
-        (F.mse_loss(ddp(x), y) * ref.ddp_loss_scale(len(x), GLOBAL_BATCH, world)).backward()
+        loss = F.mse_loss(ddp(x), y)
+        losses.append(loss.item())
+        (loss * ref.ddp_loss_scale(len(x), GLOBAL_BATCH, world)).backward()
         opt_theirs.step()
-    return {f"ours{i}": p.detach() for i, p in enumerate(ours.parameters())} | {
-        f"ddp{i}": p.detach() for i, p in enumerate(theirs.parameters())
-    }
+    return (
+        {f"ours{i}": p.detach() for i, p in enumerate(ours.parameters())}
+        | {f"ddp{i}": p.detach() for i, p in enumerate(theirs.parameters())}
+        | {"returned": torch.tensor(returned), "losses": torch.tensor(losses)}
+    )
 
 
 @learner_test
@@ -334,3 +360,14 @@ def test_data_parallel_step(data_parallel_step) -> None:
                     atol=TOL,
                     rtol=1e-5,
                 )
+            # At 3 and 4 ranks the shards are uneven, so the loss scale is not 1 and a scaled loss differs.
+            scale = ref.ddp_loss_scale(len(_shard(rank, world)[0]), GLOBAL_BATCH, world)
+            assert_close(
+                res["returned"],
+                res["losses"],
+                f"world size {world}, rank {rank}: the losses data_parallel_step returned over 3 steps "
+                "(this rank's mean loss before each step)",
+                atol=TOL,
+                rtol=1e-5,
+                diagnose={"you returned the scaled loss; return the unscaled mean loss": res["losses"] * scale},
+            )
