@@ -371,3 +371,20 @@ def interval_sorts_input(weak_correct, w2s_correct, ceiling_correct, resamples=2
     if isinstance(weak_correct, np.ndarray):
         weak_correct.sort()
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.5.11 train_weak_to_strong (challenge)
+
+
+@mutant("train_weak_to_strong", "returns the student untrained")
+def w2s_untrained(inputs, weak_labels):
+    t.manual_seed(0)
+    return t.nn.Linear(inputs.shape[1], 2)
+
+
+@mutant("train_weak_to_strong", "trains on the inverted labels (the columns of weak_labels swapped)")
+def w2s_swapped_columns(inputs, weak_labels):
+    t.manual_seed(0)
+    model = t.nn.Linear(inputs.shape[1], 2)
+    return ref.train_classifier(model, inputs, weak_labels.flip(-1), ref.soft_cross_entropy)

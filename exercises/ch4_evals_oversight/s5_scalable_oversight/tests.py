@@ -29,7 +29,7 @@ from exercises.ch4_evals_oversight.chat.model import Generation
 from exercises.ch4_evals_oversight.organisms.scratchpad.train import DIRECT_PROMPT, PROMPT, running_sums, scratchpad
 from exercises.ch4_evals_oversight.s5_scalable_oversight import solutions as ref
 from exercises.ch4_evals_oversight.stats import Estimate, wilson
-from exercises.framework.asserts import assert_close, check, fail, learner_test
+from exercises.framework.asserts import ChallengeScore, assert_close, check, fail, learner_test
 from exercises.framework.guards import assert_repeatable, corner, unchanged
 
 ANSWER_RE = re.compile(r"the answer is\s+(\d)\s*$")
@@ -461,3 +461,57 @@ def test_pgr_interval(pgr_interval: Callable[..., Estimate]) -> None:
             "widens the interval; holding some models fixed narrows it.",
         )
     assert_repeatable(lambda: pgr_interval(weak, w2s, ceiling, resamples=500, seed=3), "pgr_interval(..., seed=3)")
+
+
+# ---------------------------------------------------------------------------------------------
+# 4.5.11 train_weak_to_strong (challenge)
+
+# The reference solution's PGR on the challenge's task (see the meta-tests); the tolerance covers
+# another CPU's rounding, never a different recipe.
+W2S_REFERENCE_PGR = 0.125
+W2S_TOLERANCE = 0.03
+
+
+@functools.cache
+def _w2s_setup() -> tuple[Tensor, Tensor, Tensor, Tensor, float, float]:
+    """The challenge's task: a weak model on 500 points, 3000 new student points labelled by it,
+    4000 test points; the weak model's and the ceiling's test accuracy (both deterministic)."""
+    weak_data, student, test = ref.make_task(500, 21), ref.make_task(3000, 22), ref.make_task(4000, 23)
+    onehot = lambda y: F.one_hot(y, 2).float()  # noqa: E731
+    t.manual_seed(0)
+    weak = ref.train_classifier(
+        t.nn.Linear(ref.WEAK_FEATURES, 2), weak_data.x[:, : ref.WEAK_FEATURES], onehot(weak_data.y),
+        ref.soft_cross_entropy, lr=1e-2,
+    )  # fmt: skip
+    with t.no_grad():
+        weak_labels = weak(student.x[:, : ref.WEAK_FEATURES]).softmax(-1)
+    t.manual_seed(0)
+    ceiling = ref.train_classifier(t.nn.Linear(ref.N_HIDDEN, 2), student.h, onehot(student.y), ref.soft_cross_entropy)
+    weak_acc = float(ref.correct(weak, test.x[:, : ref.WEAK_FEATURES], test.y).mean())
+    ceiling_acc = float(ref.correct(ceiling, test.h, test.y).mean())
+    return student.h, weak_labels, test.h, test.y, weak_acc, ceiling_acc
+
+
+@learner_test
+def test_train_weak_to_strong(train_weak_to_strong: Callable[[Tensor, Tensor], Any]) -> ChallengeScore:
+    inputs, weak_labels, test_h, test_y, weak_acc, ceiling_acc = _w2s_setup()
+    call = "train_weak_to_strong(inputs, weak_labels)"
+    with corner(call), unchanged(call, inputs=inputs, weak_labels=weak_labels):
+        model = train_weak_to_strong(inputs, weak_labels)
+    check(callable(model), f"{call} should return a model (an nn.Module or any callable on (n, 32) inputs)")
+    with corner(f"your model on (4000, {ref.N_HIDDEN}) test inputs"), t.no_grad():
+        logits = model(test_h)
+    check(
+        isinstance(logits, Tensor) and tuple(logits.shape) == (len(test_y), 2),
+        f"your model should map ({len(test_y)}, {ref.N_HIDDEN}) inputs to ({len(test_y)}, 2) logits, got "
+        f"{tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__}",
+    )
+    acc = float((logits.argmax(-1) == test_y).float().mean())
+    score = (acc - weak_acc) / (ceiling_acc - weak_acc)
+    check(
+        score > 0,
+        f"your student's test accuracy {acc:.3f} is no better than its weak supervisor's ({weak_acc:.3f}): PGR "
+        f"{score:.3f}. Train on the weak labels (train_classifier) before trying to beat them.",
+    )
+    metric = f"PGR on 4000 held-out points (weak {weak_acc:.3f}, ceiling {ceiling_acc:.3f}, yours {acc:.3f})"
+    return ChallengeScore(metric, score, reference=W2S_REFERENCE_PGR, tolerance=W2S_TOLERANCE)
