@@ -40,8 +40,8 @@ def continue_replies(
     chat: ChatModel, prompts: Sequence[str], reply_prefixes: Sequence[str], max_new_tokens: int = 24
 ) -> list[str]:
     """Greedy continuation of replies that have already begun: the whole reply (prefix and
-    continuation) as words separated by spaces (`spaced`). `chat.generate` starts every reply from nothing; interventions on the
-    reasoning need the model to go on from text we wrote for it."""
+    continuation) as words separated by spaces (`spaced`). `chat.generate` starts every reply
+    from nothing; interventions on the reasoning need the model to go on from text we wrote."""
     rows = reply_rows(chat, prompts, reply_prefixes)
     starts = [len(chat.prompt_ids(p)) for p in prompts]
     out = [list(r) for r in rows]
