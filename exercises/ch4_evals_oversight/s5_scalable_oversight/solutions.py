@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from exercises.ch4_evals_oversight.chat import ChatModel
+from exercises.ch4_evals_oversight.chat.train import one_thread
 from exercises.ch4_evals_oversight.organisms.scratchpad.train import scratchpad
 from exercises.ch4_evals_oversight.stats import Estimate, wilson
 
@@ -181,20 +182,22 @@ def train_classifier(
     seed: int = 0,
 ) -> nn.Module:
     """Adam on minibatches of `inputs` with targets `soft_labels` ((n, 2) probabilities);
-    `loss_fn(logits, targets, alpha)` with alpha = `alpha_fn(step, total_steps)`."""
+    `loss_fn(logits, targets, alpha)` with alpha = `alpha_fn(step, total_steps)`. One CPU thread:
+    at this size threads only add overhead, and the result never depends on the core count."""
     opt = t.optim.Adam(model.parameters(), lr=lr)
     generator = t.Generator().manual_seed(seed)
     total = epochs * math.ceil(len(inputs) / batch_size)
     step = 0
-    for _ in range(epochs):
-        order = t.randperm(len(inputs), generator=generator)
-        for start in range(0, len(inputs), batch_size):
-            rows = order[start : start + batch_size]
-            loss = loss_fn(model(inputs[rows]), soft_labels[rows], alpha_fn(step, total))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
+    with one_thread():
+        for _ in range(epochs):
+            order = t.randperm(len(inputs), generator=generator)
+            for start in range(0, len(inputs), batch_size):
+                rows = order[start : start + batch_size]
+                loss = loss_fn(model(inputs[rows]), soft_labels[rows], alpha_fn(step, total))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
     return model.eval()
 
 

@@ -468,15 +468,15 @@ def test_pgr_interval(pgr_interval: Callable[..., Estimate]) -> None:
 
 # The reference solution's PGR on the challenge's task (see the meta-tests); the tolerance covers
 # another CPU's rounding, never a different recipe.
-W2S_REFERENCE_PGR = 0.125
+W2S_REFERENCE_PGR = 0.135
 W2S_TOLERANCE = 0.03
 
 
 @functools.cache
 def _w2s_setup() -> tuple[Tensor, Tensor, Tensor, Tensor, float, float]:
-    """The challenge's task: a weak model on 500 points, 3000 new student points labelled by it,
+    """The challenge's task: a weak model on 500 points, 1500 new student points labelled by it,
     4000 test points; the weak model's and the ceiling's test accuracy (both deterministic)."""
-    weak_data, student, test = ref.make_task(500, 21), ref.make_task(3000, 22), ref.make_task(4000, 23)
+    weak_data, student, test = ref.make_task(500, 21), ref.make_task(1500, 22), ref.make_task(4000, 23)
     onehot = lambda y: F.one_hot(y, 2).float()  # noqa: E731
     t.manual_seed(0)
     weak = ref.train_classifier(
