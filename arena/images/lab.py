@@ -45,9 +45,17 @@ def device_requests(gpus: str) -> list[DeviceRequest]:
     return [DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
 
 
+def has_nvidia_runtime(client: docker.DockerClient) -> bool:
+    return "nvidia" in _runtimes(client)
+
+
+def _runtimes(client: docker.DockerClient) -> dict:
+    return client.info().get("Runtimes") or {}
+
+
 def require_nvidia_runtime(client: docker.DockerClient) -> None:
     """Fail early and clearly instead of with the engine's `could not select device driver`."""
-    runtimes = client.info().get("Runtimes") or {}
+    runtimes = _runtimes(client)
     if "nvidia" not in runtimes:
         raise LabError(
             "this Docker engine has no NVIDIA runtime (found: "

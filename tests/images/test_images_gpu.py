@@ -23,10 +23,10 @@ def test_cuda_image_runs_the_base_unit_on_the_gpus() -> None:
         client = engine.connect()
     except engine.EngineUnavailable as exc:
         pytest.skip(str(exc))
-    try:
-        lab.require_nvidia_runtime(client)
-    except lab.LabError as exc:
-        pytest.skip(str(exc))
+    if not lab.has_nvidia_runtime(client):
+        pytest.skip(
+            "this Docker engine has no NVIDIA runtime: the CUDA image runs where nvidia-container-toolkit is set up"
+        )
     reference = os.environ.get("ARENA_GPU_IMAGE") or Naming(catalog.load().base, "cuda", default_registry()).reference
     if not client.images.list(name=reference):
         engine.pull(client, reference, Console(quiet=True))
