@@ -155,12 +155,9 @@ def bench_rl(algo: str, seeds: list[int], python: Path | None) -> None:
         print(
             f"  SB3 : median {sb3_median:,.0f} steps, worst {sb3_worst:,.0f}; median time to solve {sb3_seconds:.0f} s"
         )
-        both = [(a, b) for a, b in zip(mine, theirs, strict=True) if a.reached is not None and b.reached is not None]
+        ratios = [a.seconds / b.seconds for a, b in zip(mine, theirs, strict=True) if a.reached and b.reached]
         per_seed = (
-            f"per seed where both solved {min(a.seconds / b.seconds for a, b in both):.2f}-"
-            f"{max(a.seconds / b.seconds for a, b in both):.2f}"
-            if both
-            else "no seed solved by both"
+            f"per seed where both solved {min(ratios):.2f}-{max(ratios):.2f}" if ratios else "no seed solved by both"
         )
         if math.isinf(sb3_median):  # a ratio to infinity reads as 0.00, which says nothing
             print(
